@@ -1,0 +1,24 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTEST := .venv/bin/pytest
+
+.PHONY: demo test catalogue bench bootstrap
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## Run every check against the built-in sandbox and archive the report under reports/demo/.
+demo: bootstrap
+	@$(PYTEST) --env demo -n 2 -q; status=$$?; \
+	 echo "Report: $$(readlink -f reports/demo/latest)/report.html"; \
+	 exit $$status
+
+## The suite's own tests (pytester-driven, against the sandbox).
+test: bootstrap
+	$(PYTEST) tests -q
+
+## The catalogue of checks (README's table comes from it).
+catalogue: bootstrap
+	@.venv/bin/python -m fixtures.catalogue
+
+bench: bootstrap
+	.venv/bin/python bench/daily.py

@@ -1,0 +1,116 @@
+"""Morning health check, steps 1, 2 and 7: the service runs, /health answers, Zoho is reachable."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from testinfra.host import Host
+
+from fixtures.environment import get_environment
+from fixtures.hosts import run_bounded
+from fixtures.http import App
+from fixtures.measure import CheckRun, check, unknown
+from fixtures.status import Limit
+from fixtures.targets import short_reason
+from probes.app import HEALTHY, HealthAnswer, fetch_health
+from probes.host import parse_ps, pgrep_pattern
+
+pytestmark = [pytest.mark.daily, pytest.mark.app]
+
+
+@pytest.mark.gate
+@pytest.mark.hosts("app")
+@check("app.service_running", "The Sergas app service runs on every app host")
+def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    env = get_environment(request.config)
+    if env is None or env.app is None:
+        pytest.skip("the Sergas app is not part of this environment (no [app] section)")
+    service, runtime = env.app.service, env.app.runtime
+    if runtime == "process":
+        rc, out, err = run_bounded(host, f"pgrep -f -- {_quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", 10)
+        processes = parse_ps(out)
+        check.attach("processes", out or err or "(none)")
+        if processes:
+            check.record("processes", len(processes))
+            check.record("uptime", min(p.elapsed_s for p in processes), "s")
+            check.ok(f"{len(processes)} process(es) matching {service!r}, pid {processes[0].pid}")
+        else:
+            check.critical(f"no process matching {service!r} is running")
+    elif runtime == "systemd":
+        rc, out, err = run_bounded(host, f"systemctl show --no-pager -p ActiveState,SubState,NRestarts {_quote(service)}", 10)
+        check.attach("systemctl show", out or err)
+        state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        if rc != 0 or "ActiveState" not in state:
+            raise unknown(f"{check.target}: systemctl cannot tell: {(err or out).strip().splitlines()[-1:] or rc}")
+        if state["ActiveState"] == "active":
+            check.ok(f"{service} active ({state.get('SubState', '?')}), {state.get('NRestarts', '?')} restarts")
+        else:
+            check.critical(f"{service} is {state['ActiveState']} ({state.get('SubState', '?')})")
+    else:
+        raise unknown(f"{check.target}: runtime {runtime!r} is not checked yet (process and systemd are)")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _health(app: App, check: CheckRun) -> HealthAnswer | None:
+    """The /health answer; None (with the finding recorded) when the app did not answer."""
+    try:
+        answer = fetch_health(app.client, app.config.health_path)
+    except httpx.TimeoutException as exc:
+        raise unknown(f"{check.target}: no answer from {app.config.health_path}: {short_reason(exc)}") from None
+    except httpx.TransportError as exc:
+        check.critical(f"cannot reach {app.config.url}{app.config.health_path}: {short_reason(exc)}")
+        return None
+    check.attach(f"GET {answer.url} -> {answer.status_code}", answer.text[:4000])
+    return answer
+
+
+@pytest.mark.gate
+@check("app.health_endpoint", "/health answers 200 with valid JSON, healthy components, quickly", latency=Limit(1.0, 5.0, "s"))
+def test_health_endpoint(app: App, check: CheckRun) -> None:
+    answer = _health(app, check)
+    if answer is None:
+        return
+    check.record("status_code", answer.status_code)
+    check.measure("latency", answer.latency_s, label="response time")
+    if answer.status_code != 200:
+        check.critical(f"{app.config.health_path} answered HTTP {answer.status_code}")
+    if answer.problem:
+        check.critical(f"{app.config.health_path} {answer.problem}")
+        return
+    for name in app.config.components:
+        component = answer.component(name)
+        if component is None:
+            check.critical(f"component {name!r} missing from the health body")
+            continue
+        state = str(component.get("status", "?")).lower()
+        if state in HEALTHY:
+            check.ok(f"{name} {state}")
+        else:
+            detail = f": {component['error']}" if component.get("error") else ""
+            # Zoho is an external dependency with its own check: degraded, not down.
+            finding = check.warning if name == "zoho" else check.critical
+            finding(f"component {name} is {state}{detail}")
+
+
+@check("app.zoho_connectivity", "The app reaches Zoho CRM (as its /health reports)")
+def test_zoho_connectivity(app: App, check: CheckRun) -> None:
+    answer = _health(app, check)
+    if answer is None:
+        return
+    if answer.problem:
+        raise unknown(f"{check.target}: cannot read Zoho state: {app.config.health_path} {answer.problem}")
+    zoho = answer.component("zoho")
+    if zoho is None:
+        raise unknown(f"{check.target}: the health body has no zoho component")
+    state = str(zoho.get("status", "?")).lower()
+    if state in HEALTHY:
+        latency = zoho.get("latency_ms")
+        if isinstance(latency, (int, float)):
+            check.record("zoho_latency", latency / 1000, "s")
+        check.ok(f"zoho {state}")
+    else:
+        detail = f": {zoho['error']}" if zoho.get("error") else ""
+        check.critical(f"Zoho CRM is {state}{detail}")

@@ -1,0 +1,66 @@
+"""Morning health check, steps 5 and 8: disk space and memory on every host."""
+
+from __future__ import annotations
+
+import pytest
+from testinfra.host import Host
+
+from fixtures.hosts import run_bounded
+from fixtures.measure import CheckRun, check, unknown
+from fixtures.status import Limit
+from fixtures.units import format_quantity
+from probes.host import DF_COMMAND, parse_df, parse_meminfo
+
+pytestmark = [pytest.mark.daily, pytest.mark.host, pytest.mark.hosts("*")]
+
+
+@pytest.mark.gate
+@check(
+    "host.disk_space",
+    "Disk space and inodes on every real filesystem",
+    blocks=Limit(80, 90, "%"),
+    inodes=Limit(80, 90, "%"),
+)
+def test_disk_space(host: Host, check: CheckRun) -> None:
+    rc, out, err = run_bounded(host, DF_COMMAND, 20)
+    mounts = parse_df(out)
+    check.attach("df", out or err)
+    if not mounts:
+        raise unknown(f"{check.target}: df listed no filesystems (exit {rc}: {err.strip()[:120]})")
+    for mount in mounts:
+        check.measure(
+            "blocks",
+            mount.used_pct,
+            label=f"{mount.target} used",
+            detail=f"{format_quantity(mount.used, 'B')} of {format_quantity(mount.used + mount.avail, 'B')}",
+        )
+        if mount.inodes_pct is not None:
+            check.measure(
+                "inodes",
+                mount.inodes_pct,
+                label=f"{mount.target} inodes used",
+                detail=f"{mount.inodes_used}/{mount.inodes_total}",
+            )
+
+
+@check(
+    "host.memory",
+    "Memory pressure: MemAvailable, not free; swap in use",
+    available=Limit(10, 5, "%", below=True),
+    swap=Limit(50, 80, "%"),
+)
+def test_memory(host: Host, check: CheckRun) -> None:
+    text = host.file("/proc/meminfo").content_string
+    check.attach("/proc/meminfo", text)
+    try:
+        memory = parse_meminfo(text)
+    except (ValueError, KeyError) as exc:
+        raise unknown(f"{check.target}: cannot read /proc/meminfo: {exc}") from None
+    check.measure(
+        "available",
+        memory.available_pct,
+        label="memory available",
+        detail=f"{format_quantity(memory.available_kib * 1024, 'B')} of {format_quantity(memory.total_kib * 1024, 'B')}",
+    )
+    if memory.swap_used_pct is not None:
+        check.measure("swap", memory.swap_used_pct, label="swap used")

@@ -1,0 +1,54 @@
+"""Morning health check, step 4: Redis answers, and its memory."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_py
+
+from fixtures.measure import CheckRun, check
+from fixtures.redis import connect_redis
+from fixtures.status import Limit
+from fixtures.targets import short_reason
+from fixtures.units import format_quantity
+from probes.redis import memory_usage, ping_latency
+
+pytestmark = [pytest.mark.daily, pytest.mark.redis]
+
+
+@pytest.mark.gate
+@check("redis.ping", "Redis answers PING", latency=Limit(0.1, 1.0, "s"))
+def test_ping(redis_target: str, check: CheckRun) -> None:
+    # Reachability is this check's finding: a refused connection is critical, not unknown.
+    try:
+        client = connect_redis(redis_target, timeout=5)
+        latency = ping_latency(client)
+        client.close()
+    except redis_py.RedisError as exc:
+        check.critical(f"no answer to PING: {short_reason(exc)}")
+        return
+    check.measure("latency", latency, label="PING round trip")
+
+
+@check(
+    "redis.memory",
+    "Redis memory used against maxmemory",
+    used=Limit(90, 95, "%"),
+)
+def test_memory(redis: redis_py.Redis, check: CheckRun) -> None:
+    memory = memory_usage(redis)
+    check.record("used_memory", memory.used, "B")
+    check.record("used_memory_rss", memory.rss, "B")
+    check.record("maxmemory", memory.maxmemory, "B")
+    check.attach("INFO memory", repr(memory))
+    if memory.used_pct is None:
+        check.warning(
+            f"no maxmemory set ({format_quantity(memory.used, 'B')} used): Redis grows until the host runs out"
+        )
+        return
+    check.measure(
+        "used",
+        memory.used_pct,
+        label="memory used",
+        detail=f"{format_quantity(memory.used, 'B')} of maxmemory {format_quantity(memory.maxmemory, 'B')},"
+        f" policy {memory.policy}",
+    )

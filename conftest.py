@@ -1,0 +1,10 @@
+"""The suite's plugins, one module per concern (see fixtures/)."""
+
+pytest_plugins = [
+    "fixtures.environment",
+    "fixtures.reporting",
+    "fixtures.hosts",
+    "fixtures.postgres",
+    "fixtures.redis",
+    "fixtures.http",
+]

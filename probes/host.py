@@ -1,0 +1,101 @@
+"""What the host checks read, parsed from commands run on the host (Linux)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Pseudo and always-full filesystems: tmpfs and devtmpfs are RAM, squashfs images are 100% by
+# design, overlay layers duplicate the filesystem under them (`df -h | grep /dev/` gets this wrong).
+DF_COMMAND = (
+    "LC_ALL=C df -B1 -x tmpfs -x devtmpfs -x squashfs -x overlay -x efivarfs "
+    "--output=fstype,size,used,avail,itotal,iused,iavail,target"
+)
+
+
+@dataclass(frozen=True)
+class Mount:
+    target: str
+    fstype: str
+    size: int
+    used: int
+    avail: int
+    inodes_total: int
+    inodes_used: int
+
+    @property
+    def used_pct(self) -> float:
+        """As df's Use%: used / (used + available), the root reserve counted as unavailable."""
+        usable = self.used + self.avail
+        return 100.0 * self.used / usable if usable else 0.0
+
+    @property
+    def inodes_pct(self) -> float | None:
+        return 100.0 * self.inodes_used / self.inodes_total if self.inodes_total else None
+
+
+def parse_df(output: str) -> list[Mount]:
+    mounts = []
+    for line in output.splitlines()[1:]:
+        fields = line.split(None, 7)
+        if len(fields) < 8 or not fields[1].isdigit():
+            continue
+        fstype, size, used, avail, itotal, iused, _iavail, target = fields
+        if int(size) == 0:
+            continue
+        mounts.append(Mount(target, fstype, int(size), int(used), int(avail), _int(itotal), _int(iused)))
+    return mounts
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Memory:
+    total_kib: int
+    available_kib: int
+    swap_total_kib: int
+    swap_free_kib: int
+
+    @property
+    def available_pct(self) -> float:
+        return 100.0 * self.available_kib / self.total_kib
+
+    @property
+    def swap_used_pct(self) -> float | None:
+        if not self.swap_total_kib:
+            return None
+        return 100.0 * (self.swap_total_kib - self.swap_free_kib) / self.swap_total_kib
+
+
+def parse_meminfo(text: str) -> Memory:
+    """/proc/meminfo (values in kB, which are KiB). MemAvailable is the kernel's own estimate."""
+    values = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
+    if "MemAvailable" not in values:
+        raise ValueError("no MemAvailable in /proc/meminfo (kernel older than 3.14?)")
+    return Memory(values["MemTotal"], values["MemAvailable"], values.get("SwapTotal", 0), values.get("SwapFree", 0))
+
+
+def pgrep_pattern(text: str) -> str:
+    """A pgrep -f regex matching `text` literally but not the shell that runs pgrep."""
+    escaped = re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
+    first = escaped[0]
+    return f"[{first}]{escaped[1:]}" if first.isalnum() else escaped
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    elapsed_s: int
+    command: str
+
+
+def parse_ps(output: str) -> list[Process]:
+    """`ps -o pid=,etimes=,args=` lines."""
+    found = []
+    for line in output.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
+            found.append(Process(int(fields[0]), int(fields[1]), fields[2]))
+    return found
