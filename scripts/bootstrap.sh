@@ -23,4 +23,4 @@ fi
 if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv || { echo "cannot install uv: run: python3 -m pip install uv" >&2; exit 1; }
 fi
-uv sync --frozen --quiet
+uv sync --frozen --quiet --compile-bytecode

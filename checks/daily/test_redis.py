@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis as redis_py
 
-from fixtures.measure import CheckRun, check
-from fixtures.redis import connect_redis
+from fixtures.measure import CheckOutcome, CheckRun, check
+from fixtures.redis import redis_client
 from fixtures.status import Limit
 from fixtures.targets import short_reason
 from fixtures.units import format_quantity
@@ -17,12 +17,13 @@ pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
 @pytest.mark.gate
 @check("redis.ping", "Redis answers PING", latency=Limit(0.1, 1.0, "s"))
-def test_ping(redis_target: str, check: CheckRun) -> None:
-    # Reachability is this check's finding: a refused connection is critical, not unknown.
+def test_ping(redis_target: str, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    # Reachability is this check's finding: no answer is critical here, unknown elsewhere.
     try:
-        client = connect_redis(redis_target, timeout=5)
-        latency = ping_latency(client)
-        client.close()
+        latency = ping_latency(redis_client(request.config, redis_target))
+    except CheckOutcome as outcome:
+        check.critical(f"no answer to PING: {str(outcome.msg).split(': ', 1)[-1]}")
+        return
     except redis_py.RedisError as exc:
         check.critical(f"no answer to PING: {short_reason(exc)}")
         return

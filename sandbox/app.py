@@ -1,0 +1,400 @@
+"""The reference Sergas app: a stdlib HTTP server with the endpoints the operations manual uses.
+
+Run as ``python -m sandbox.app --config app.json --name sergas-app-<token>``; the ``--name``
+marker makes the process findable with ``pgrep -f``. Log lines follow the manual's format::
+
+    2026-12-01T19:40:00.123+00:00 INFO sergas.api request method=GET path=/health status_code=200 duration=12
+
+The faults file named in the config is re-read on every request (see sandbox/faults.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import redis
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+VERSION = "1.0.0"
+ZOHO_STUB_PATH = "/zoho-stub/crm/v2/org"
+ROUTES = ("/health", "/metrics", "/api/v1/users", "/api/v1/features", ZOHO_STUB_PATH)
+CIRCUIT_BREAKER_THRESHOLD = 3
+
+log = logging.getLogger("sergas")
+# Loopback URLs must not go through an http_proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    name: str
+    port: int
+    database_url: str
+    redis_url: str
+    admin_token: str
+    faults_file: Path
+    host: str = "127.0.0.1"
+    zoho_url: str | None = None  # None: the stub served by this process
+    features: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> AppConfig:
+        data = json.loads(path.read_text())
+        data["faults_file"] = Path(data["faults_file"])
+        return cls(**data)
+
+
+class _ManualFormatter(logging.Formatter):
+    """`<ISO-8601 UTC with ms> LEVEL logger message`, one line per record."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} {record.getMessage()}"
+        if record.exc_info:
+            line += " " + repr(record.exc_info[1])
+        return line
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ManualFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class _ActiveSessions(Collector):
+    """`sergas_agent_sessions_active`, counted in the database at scrape time (absent if it fails)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=2) as conn:
+                row = conn.execute("SELECT count(*) FROM agent_sessions WHERE status = 'running'").fetchone()
+        except psycopg.Error:
+            return
+        family = GaugeMetricFamily("sergas_agent_sessions_active", "Agent sessions currently running")
+        family.add_metric([], row[0] if row else 0)
+        yield family
+
+
+class SergasApp:
+    """State shared by the request handlers: configuration, metrics, the Zoho circuit breaker."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        # A bound socket that never listens: connecting to its port is refused, guaranteed.
+        self._closed_port_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._closed_port_socket.bind(("127.0.0.1", 0))
+        self.closed_port = self._closed_port_socket.getsockname()[1]
+        self._zoho_failures = 0
+        self._zoho_lock = threading.Lock()
+
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter(
+            "sergas_http_requests", "HTTP requests", ["method", "path", "status"], registry=self.registry
+        )
+        self.duration = Histogram(
+            "sergas_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "path"],
+            registry=self.registry,
+        )
+        self.zoho_calls = Counter(
+            "sergas_zoho_api_calls", "Zoho CRM API calls", ["result"], registry=self.registry
+        )
+        info = Gauge("sergas_app_info", "Application version", ["version"], registry=self.registry)
+        info.labels(VERSION).set(1)
+        self.registry.register(_ActiveSessions(config.database_url))
+
+    # --- faults -------------------------------------------------------------------------
+    def faults(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.config.faults_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def zoho_url(self, faults: dict[str, Any]) -> str:
+        if faults.get("zoho_unreachable"):
+            return f"http://127.0.0.1:{self.closed_port}{ZOHO_STUB_PATH}"
+        return self.config.zoho_url or f"http://127.0.0.1:{self.config.port}{ZOHO_STUB_PATH}"
+
+    # --- component checks -----------------------------------------------------------------
+    def check_database(self) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            with psycopg.connect(self.config.database_url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:
+            log.getChild("database").error("Database health check failed: %s", _first_line(exc))
+            return _component(False, started, _first_line(exc))
+        return _component(True, started)
+
+    def check_redis(self) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            client = redis.Redis.from_url(
+                self.config.redis_url,
+                socket_timeout=1,
+                socket_connect_timeout=1,
+                retry=Retry(NoBackoff(), 0),
+            )
+            with client:
+                client.ping()
+        except Exception as exc:
+            log.getChild("redis").error("Redis health check failed: %s", _first_line(exc))
+            return _component(False, started, _first_line(exc))
+        return _component(True, started)
+
+    def check_zoho(self, faults: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        zoho_log = log.getChild("zoho")
+        try:
+            with _NO_PROXY.open(self.zoho_url(faults), timeout=1) as response:
+                response.read()
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, ConnectionRefusedError):
+                message = "connection refused"
+            elif isinstance(reason, TimeoutError):
+                message = "timed out"
+            else:
+                message = _first_line(reason) if isinstance(reason, BaseException) else str(reason)
+            zoho_log.error("Zoho CRM request failed: %s", message)
+            self.zoho_calls.labels("failure").inc()
+            with self._zoho_lock:
+                self._zoho_failures += 1
+                if self._zoho_failures == CIRCUIT_BREAKER_THRESHOLD:
+                    zoho_log.warning(
+                        "circuit breaker open after %d consecutive failures", self._zoho_failures
+                    )
+            return _component(False, started, message)
+        self.zoho_calls.labels("success").inc()
+        with self._zoho_lock:
+            if self._zoho_failures >= CIRCUIT_BREAKER_THRESHOLD:
+                zoho_log.info("circuit breaker closed")
+            self._zoho_failures = 0
+        return _component(True, started)
+
+    def health(self, faults: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        components = {
+            "database": self.check_database(),
+            "redis": self.check_redis(),
+            "zoho": self.check_zoho(faults),
+        }
+        if components["database"]["status"] != "healthy" or components["redis"]["status"] != "healthy":
+            code, status = 503, "unhealthy"
+        elif components["zoho"]["status"] != "healthy":
+            code, status = 200, "degraded"
+        else:
+            code, status = 200, "healthy"
+        body = {
+            "status": status,
+            "version": VERSION,
+            "zoho": "connected" if components["zoho"]["status"] == "healthy" else "unreachable",
+            "components": components,
+        }
+        return code, body
+
+
+def _component(healthy: bool, started: float, error: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "status": "healthy" if healthy else "unhealthy",
+        "latency_ms": round((time.monotonic() - started) * 1000, 2),
+    }
+    if error is not None:
+        result["error"] = error
+    return result
+
+
+class SergasServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app: SergasApp) -> None:
+        self.app = app
+        super().__init__((app.config.host, app.config.port), SergasHandler)
+
+
+class SergasHandler(BaseHTTPRequestHandler):
+    server: SergasServer
+    server_version = "sergas/" + VERSION
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's own access log: requests are logged in the manual's format."""
+
+    def do_GET(self) -> None:
+        app = self.server.app
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        try:
+            status = self._route(app, path)
+        except Exception:
+            log.getChild("api").exception("unhandled error path=%s", path)
+            status = self._send_json(500, {"detail": "Internal Server Error"})
+        elapsed = time.monotonic() - started
+        label = path if path in ROUTES else "other"
+        app.requests.labels("GET", label, str(status)).inc()
+        app.duration.labels("GET", label).observe(elapsed)
+        log.getChild("api").info(
+            "request method=GET path=%s status_code=%d duration=%d", path, status, round(elapsed * 1000)
+        )
+
+    def _route(self, app: SergasApp, path: str) -> int:
+        if path == "/health":
+            return self._health(app)
+        if path == ZOHO_STUB_PATH:
+            return self._send_json(
+                200, {"org": [{"id": "4000000000001", "company_name": "Sergas", "country": "ES"}]}
+            )
+        if path == "/metrics":
+            return self._send(200, generate_latest(app.registry), CONTENT_TYPE_LATEST)
+        if path == "/api/v1/features":
+            return self._send_json(200, app.config.features)
+        if path == "/api/v1/users":
+            return self._users(app)
+        return self._send_json(404, {"detail": "Not Found"})
+
+    def _health(self, app: SergasApp) -> int:
+        faults = app.faults()
+        delay = float(faults.get("health_delay_s") or 0)
+        if delay > 0:
+            time.sleep(delay)
+        code, body = app.health(faults)
+        code = int(faults.get("health_status") or code)
+        if faults.get("health_garbage"):
+            return self._send(code, b"<html><body><h1>502 Bad Gateway</h1>", "text/html")
+        return self._send_json(code, body)
+
+    def _users(self, app: SergasApp) -> int:
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), app.config.admin_token.encode()
+        ):
+            fingerprint = (
+                "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8] if token else "<none>"
+            )
+            log.getChild("auth").warning(
+                "authentication failed for token %s path=/api/v1/users client=%s",
+                fingerprint,
+                self.client_address[0],
+            )
+            return self._send_json(401, {"detail": "Not authenticated"})
+        query = parse_qs(urlsplit(self.path).query)
+        limit = min(max(int(query.get("limit", ["50"])[0]), 1), 500)
+        offset = max(int(query.get("offset", ["0"])[0]), 0)
+        try:
+            with psycopg.connect(app.config.database_url, connect_timeout=2) as conn:
+                total = conn.execute("SELECT count(*) FROM users").fetchone()
+                rows = conn.execute(
+                    "SELECT id, email, name, role, disabled, created_at FROM users "
+                    "ORDER BY id LIMIT %s OFFSET %s",
+                    (limit, offset),
+                ).fetchall()
+        except psycopg.Error as exc:
+            log.getChild("database").error("query failed: %s", _first_line(exc))
+            return self._send_json(503, {"detail": "database unavailable"})
+        users = [
+            {
+                "id": r[0],
+                "email": r[1],
+                "name": r[2],
+                "role": r[3],
+                "disabled": r[4],
+                "created_at": r[5].isoformat(),
+            }
+            for r in rows
+        ]
+        return self._send_json(
+            200, {"total": total[0] if total else 0, "limit": limit, "offset": offset, "users": users}
+        )
+
+    def _send_json(self, code: int, body: Any) -> int:
+        return self._send(code, json.dumps(body).encode(), "application/json")
+
+    def _send(self, code: int, payload: bytes, content_type: str) -> int:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.app", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="app.json written by the sandbox")
+    parser.add_argument("--name", required=True, help="process marker, e.g. sergas-app-<token>")
+    args = parser.parse_args(argv)
+    configure_logging()
+    config = AppConfig.load(args.config)
+    server = SergasServer(SergasApp(config))
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    log.getChild("config").info(
+        "Configuration loaded name=%s version=%s features=%s",
+        args.name,
+        VERSION,
+        ",".join(k for k, v in config.features.items() if v),
+    )
+    log.getChild("api").info("listening on http://%s:%d", config.host, config.port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        server.server_close()
+        log.getChild("api").info("shutting down")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The sandbox as a whole: PostgreSQL, Redis and the Sergas app under one temporary root."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sandbox import control
+from sandbox.app_process import NO_PROXY, AppProcess
+from sandbox.ports import free_port
+from sandbox.postgres import PostgresCluster
+from sandbox.processes import pid_alive, wait_until
+from sandbox.redis import RedisServer
+
+if TYPE_CHECKING:
+    from sandbox.faults import Faults
+
+ROOT_PREFIX = "sergas-sandbox-"
+COMPONENTS = ("postgres", "redis", "app")
+DEFAULT_FEATURES: dict[str, Any] = {
+    "new_feature": False,
+    "agent_auto_enrichment": True,
+    "recommendation_approval_required": True,
+    "zoho_webhooks": True,
+}
+
+
+@dataclass
+class SandboxState:
+    """Everything needed to reach a running sandbox; written to `<root>/state.json` (mode 0600,
+    it holds the password and the admin token)."""
+
+    root: Path
+    pg_port: int
+    pg_password: str
+    pg_dsn: str
+    pg_superuser_dsn: str
+    postgres_log: Path
+    redis_port: int
+    redis_url: str
+    redis_log: Path
+    app_url: str
+    app_marker: str
+    admin_token: str
+    app_log: Path
+    log_dir: Path
+    faults_file: Path
+    control_socket: Path
+    owner_pid: int
+    pids: dict[str, int | None] = field(default_factory=dict)
+    started_at: str = ""
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}, indent=2
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SandboxState:
+        data = json.loads(text)
+        for name in (
+            "root",
+            "postgres_log",
+            "redis_log",
+            "app_log",
+            "log_dir",
+            "faults_file",
+            "control_socket",
+        ):
+            data[name] = Path(data[name])
+        return cls(**data)
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write atomically (readers never see half a file), mode 0600."""
+        path = path or self.state_file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.to_json())
+        os.replace(tmp, path)
+        return path
+
+    def env_vars(self) -> dict[str, str]:
+        """The variables environments/demo.toml refers to."""
+        return {
+            "SANDBOX_PG_PORT": str(self.pg_port),
+            "SANDBOX_PG_PASSWORD": self.pg_password,
+            "SANDBOX_REDIS_PORT": str(self.redis_port),
+            "SANDBOX_APP_URL": self.app_url,
+            "SANDBOX_APP_MARKER": self.app_marker,
+            "SANDBOX_ADMIN_TOKEN": self.admin_token,
+            "SANDBOX_ROOT": str(self.root),
+            "SANDBOX_LOG_DIR": str(self.log_dir),
+        }
+
+
+class Sandbox:
+    """A local Sergas-like environment: start it, inject faults, stop it.
+
+    The process that calls `start()` owns the servers: they are its children and die with it
+    (SIGTERM, SIGINT for PostgreSQL, on parent death), whichever thread started them. Other
+    processes get a handle with `Sandbox.attach(state_file)`; stopping or restarting a server
+    from such a handle is delegated to the owner over `<root>/control.sock`, so a restarted
+    server still belongs to the owner, not to the short-lived process that injected the fault.
+    """
+
+    def __init__(self, tmp_dir: Path | None = None, *, state_file: Path | None = None) -> None:
+        """`tmp_dir`: where the root is created (default: the system temp dir). `state_file`: an
+        extra copy of the state, kept up to date and removed by `stop()`."""
+        self.tmp_dir = tmp_dir or Path(tempfile.gettempdir())
+        self.extra_state_file = state_file
+        self.state: SandboxState | None = None
+        self.owner = True
+        self.postgres: PostgresCluster | None = None
+        self.redis: RedisServer | None = None
+        self.app: AppProcess | None = None
+        self.start_seconds: float | None = None
+        self._root: Path | None = None
+        self._control: control.ControlServer | None = None
+        self._lock = threading.RLock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> SandboxState:
+        """Start PostgreSQL, Redis and the app; return when /health is 200 and healthy."""
+        if self.state is not None:
+            return self.state
+        if not self.owner:
+            raise RuntimeError("an attached sandbox cannot be started: its owner starts it")
+        begun = time.monotonic()
+        reap_stale_roots(self.tmp_dir)
+        root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=self.tmp_dir))
+        self._root = root
+        atexit.register(self.stop)
+        try:
+            self.state = self._start_in(root)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - begun
+        return self.state
+
+    def _start_in(self, root: Path) -> SandboxState:
+        os.chmod(root, 0o711)  # the postgres OS user must traverse it
+        (root / "owner.pid").write_text(f"{os.getpid()}\n")
+        log_dir = root / "logs"
+        log_dir.mkdir()
+        faults_file = root / "faults.json"
+        faults_file.write_text("{}\n")
+        token = secrets.token_hex(6)
+        marker = f"sergas-app-{token}"
+        admin_token = secrets.token_urlsafe(24)
+
+        self.postgres = PostgresCluster(root)
+        self.redis = RedisServer(root)
+        self.app = AppProcess(
+            root,
+            marker=marker,
+            port=free_port(),
+            log_path=log_dir / "app.log",
+            settings={
+                "database_url": self.postgres.dsn,
+                "redis_url": self.redis.url,
+                "admin_token": admin_token,
+                "faults_file": str(faults_file),
+                "features": DEFAULT_FEATURES,
+            },
+        )
+        # Redis and the app start while initdb runs; Redis is seeded in a helper thread.
+        self.redis.launch()
+        self.app.launch()
+        redis_error: list[BaseException] = []
+
+        def redis_ready() -> None:
+            try:
+                assert self.redis is not None
+                self.redis.wait_ready()
+            except BaseException as exc:
+                redis_error.append(exc)
+
+        waiter = threading.Thread(target=redis_ready, name="sandbox-redis-ready")
+        waiter.start()
+        try:
+            self.postgres.start()
+        finally:
+            waiter.join()
+        if redis_error:
+            raise redis_error[0]
+        self.app.wait_ready()
+        wait_until(
+            self._app_healthy, 15, f"{self.app.url}/health to report healthy", log_path=self.app.log_path
+        )
+
+        self._control = control.ControlServer(root / "control.sock", self._handle_control)
+        self._control.start()
+        state = SandboxState(
+            root=root,
+            pg_port=self.postgres.port,
+            pg_password=self.postgres.password,
+            pg_dsn=self.postgres.dsn,
+            pg_superuser_dsn=self.postgres.superuser_dsn,
+            postgres_log=self.postgres.log_path,
+            redis_port=self.redis.port,
+            redis_url=self.redis.url,
+            redis_log=self.redis.log_path,
+            app_url=self.app.url,
+            app_marker=marker,
+            admin_token=admin_token,
+            app_log=self.app.log_path,
+            log_dir=log_dir,
+            faults_file=faults_file,
+            control_socket=root / "control.sock",
+            owner_pid=os.getpid(),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.state = state
+        self._save_state()
+        return state
+
+    def _app_healthy(self) -> bool:
+        assert self.app is not None
+        with NO_PROXY.open(f"{self.app.url}/health", timeout=5) as response:
+            return bool(json.load(response).get("status") == "healthy")
+
+    def stop(self) -> None:
+        """Stop everything that runs (also after a partial start) and remove the root.
+
+        On an attached handle this does nothing: the owner stops the sandbox.
+        """
+        if not self.owner:
+            return
+        with self._lock:
+            atexit.unregister(self.stop)
+            errors: list[BaseException] = []
+            for component in (self.app, self.redis, self.postgres):
+                if component is not None:
+                    try:
+                        component.stop()
+                    except BaseException as exc:
+                        errors.append(exc)
+            if self._control is not None:
+                self._control.stop()
+                self._control = None
+            if self.extra_state_file is not None and self.state is not None:
+                self.extra_state_file.unlink(missing_ok=True)
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None
+            self.state = None
+            if errors:
+                raise errors[0]
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- attached handles -----------------------------------------------------------------
+    @classmethod
+    def attach(cls, state_file: Path | str) -> Sandbox:
+        """A handle on a sandbox started by another process (for fault injection); it does not
+        own the servers and `stop()` leaves them running."""
+        sandbox = cls()
+        sandbox.owner = False
+        sandbox.state = SandboxState.from_json(Path(state_file).read_text())
+        return sandbox
+
+    # --- components -----------------------------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        """Fault injection context managers (sandbox/faults.py)."""
+        from sandbox.faults import Faults
+
+        return Faults(self)
+
+    def require_state(self) -> SandboxState:
+        if self.state is None:
+            raise RuntimeError("the sandbox is not started")
+        return self.state
+
+    def stop_component(self, name: str) -> None:
+        """Stop "postgres", "redis" (keys saved for the restart) or "app"."""
+        self._lifecycle("stop", name)
+
+    def start_component(self, name: str) -> None:
+        """Start a stopped component again, on the same port with the same data."""
+        self._lifecycle("start", name)
+
+    def _lifecycle(self, op: str, name: str) -> None:
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}: expected one of {', '.join(COMPONENTS)}")
+        state = self.require_state()
+        if self.owner:
+            self._handle_control(op, name)
+        else:
+            control.request(state.control_socket, op, name)
+
+    def _handle_control(self, op: str, name: str) -> None:
+        with self._lock:
+            if self.postgres is None or self.redis is None or self.app is None:
+                raise RuntimeError("the sandbox is not started")
+            components: dict[str, PostgresCluster | RedisServer | AppProcess] = {
+                "postgres": self.postgres,
+                "redis": self.redis,
+                "app": self.app,
+            }
+            component = components[name]
+            if op == "stop":
+                if isinstance(component, RedisServer):
+                    component.stop(save=True)  # keep the keys for the restart
+                else:
+                    component.stop()
+            elif op == "start":
+                component.start()
+            else:
+                raise ValueError(f"unknown operation {op!r}")
+            self._save_state()
+
+    def _save_state(self) -> None:
+        if self.state is None or self.postgres is None or self.redis is None or self.app is None:
+            return
+        self.state.pids = {
+            "postgres": self.postgres.pid if self.postgres.is_running() else None,
+            "redis": self.redis.pid if self.redis.is_running() else None,
+            "app": self.app.pid if self.app.is_running() else None,
+        }
+        self.state.save()
+        if self.extra_state_file is not None:
+            self.state.save(self.extra_state_file)
+
+
+def reap_stale_roots(tmp_dir: Path) -> None:
+    """Remove roots left by an owner that was killed (its servers died with it)."""
+    for root in tmp_dir.glob(f"{ROOT_PREFIX}*"):
+        try:
+            owner_pid = int((root / "owner.pid").read_text())
+            state = (
+                SandboxState.from_json((root / "state.json").read_text())
+                if (root / "state.json").exists()
+                else None
+            )
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if pid_alive(owner_pid):
+            continue
+        if state is not None and any(pid and pid_alive(pid) for pid in state.pids.values()):
+            continue
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""A broken environment file is a one-line usage error naming file and key, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunChecks
+
+MINIMAL = """
+name = "broken"
+[redis]
+url = "redis://127.0.0.1:1/0"
+"""
+
+
+def assert_usage_error(run: object, *expected: str) -> None:
+    result = run.result  # type: ignore[attr-defined]
+    output = run.output  # type: ignore[attr-defined]
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
+    assert "Traceback" not in output, output
+    for text in expected:
+        assert text in output, output
+
+
+def test_unknown_key_is_named(suite: RunChecks) -> None:
+    run = suite(env=MINIMAL + 'eviction_polcy = "allkeys-lru"\n')
+    assert_usage_error(run, "env.toml: redis.eviction_polcy: unknown key (typo?)")
+
+
+def test_unknown_section_is_named(suite: RunChecks) -> None:
+    run = suite(env=MINIMAL + "[postgress]\ndsn = 'x'\n")
+    assert_usage_error(run, "env.toml: postgress: unknown key")
+
+
+def test_wrong_type_is_named(suite: RunChecks) -> None:
+    run = suite(env=MINIMAL + '[thresholds."host.disk_space"]\nwarning = "lots"\n')
+    assert_usage_error(run, 'env.toml: thresholds.host.disk_space.warning', "not a quantity: 'lots'")
+
+
+def test_missing_variable_is_named(suite: RunChecks) -> None:
+    run = suite(env=MINIMAL.replace("127.0.0.1:1", "${SERGAS_TEST_UNSET_HOST}:1"))
+    assert_usage_error(run, "redis.url: environment variable SERGAS_TEST_UNSET_HOST is not set")
+
+
+def test_missing_file_lists_environments(suite: RunChecks, pytester: pytest.Pytester) -> None:
+    run = suite(args=(f"--env={pytester.path / 'nowhere.toml'}",))
+    assert_usage_error(run, "nowhere.toml: no such environment file", "environments found: demo, example-production")
+
+
+def test_no_environment_chosen(suite: RunChecks, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERGAS_ENV", raising=False)
+    run = suite(args=("--env=",))
+    assert_usage_error(run, "no environment chosen: pass --env NAME|PATH or set SERGAS_ENV")
+
+
+def test_invalid_toml(suite: RunChecks) -> None:
+    run = suite(env='name = "x"\n[redis\n')
+    assert_usage_error(run, "env.toml: not valid TOML")
+
+
+def test_thresholds_accept_units(suite: RunChecks) -> None:
+    """Durations, sizes and percentages parse; a section left out skips its checks, with the reason."""
+    run = suite(
+        "daily/test_redis.py",
+        env='name = "units"\n[thresholds."postgres.connections"]\nwarning = "75%"\ncritical = 90\n'
+        '[thresholds."redis.ping.latency"]\nwarning = "50ms"\ncritical = "2s"\n',
+    )
+    assert run.result.ret == pytest.ExitCode.OK, run.output
+    assert {c["status"] for c in run.summary["checks"]} == {"skipped"}
+    assert "Redis is not part of environment units (no [redis] section)" in run.message("redis.memory")
