@@ -20,7 +20,7 @@ test: bootstrap
 
 ## The catalogue of checks (README's table comes from it).
 catalogue: bootstrap
-	@.venv/bin/python -m fixtures.catalogue
+	@.venv/bin/python -m fixtures.catalogue --update-readme
 
 bench: bootstrap
 	.venv/bin/python bench/daily.py

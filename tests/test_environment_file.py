@@ -68,3 +68,11 @@ def test_thresholds_accept_units(suite: RunChecks) -> None:
     assert run.result.ret == pytest.ExitCode.OK, run.output
     assert {c["status"] for c in run.summary["checks"]} == {"skipped"}
     assert "Redis is not part of environment units (no [redis] section)" in run.message("redis.memory")
+
+
+def test_readme_catalogue_is_current() -> None:
+    """The README's table is what `make catalogue` prints: it cannot drift from the checks."""
+    from fixtures.catalogue import README, collect, markdown, readme_with
+
+    readme = README.read_text()
+    assert readme == readme_with(markdown(collect()), readme), "run `make catalogue` and commit README.md"
