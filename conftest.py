@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "fixtures.environment",
+    "fixtures.remediation",
     "fixtures.reporting",
     "fixtures.hosts",
     "fixtures.postgres",

@@ -1,0 +1,125 @@
+"""PostgreSQL remediations: VACUUM (ANALYZE) tables, cancel runaway statements.
+
+Each works on its own autocommit session (VACUUM cannot run in a transaction block), holds a
+session advisory lock named for the environment and action while it works, and re-verifies
+every object under the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from actions.base import Action, ActionError, Outcome, Risk
+
+LOCK_WAIT = "60s"
+
+
+@contextmanager
+def session(dsn: str, lock_name: str, connect_timeout: int = 5) -> Iterator[psycopg.Connection]:
+    """A writable autocommit session holding the advisory lock `lock_name` (waits up to 60 s)."""
+    conn = psycopg.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=connect_timeout,
+        application_name="sergas-remediation",
+        options=f"-c default_transaction_read_only=off -c lock_timeout={LOCK_WAIT}",
+    )
+    try:
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (lock_name,))
+        except psycopg.errors.LockNotAvailable:
+            raise ActionError(f"another run holds {lock_name} (waited {LOCK_WAIT})") from None
+        yield conn
+    finally:
+        conn.close()  # ends the session, and with it the advisory lock
+
+
+def split_table(name: str) -> tuple[str, str]:
+    schema, _, table = name.rpartition(".")
+    return schema or "public", table
+
+
+class VacuumAnalyze(Action):
+    id = "vacuum_analyze"
+    description = "VACUUM (ANALYZE) the tables a check found with dead tuples or stale statistics"
+    risk = Risk.SAFE
+
+    def __init__(self, *, dsn: str, tables: list[str], measured_at: dt.datetime, environment: str, target: str):
+        super().__init__(environment=environment, target=target)
+        self.dsn = dsn
+        self.tables = tables
+        self.measured_at = measured_at
+
+    def plan(self) -> list[str]:
+        return [f"VACUUM (ANALYZE) {table} on {self.target}" for table in self.tables]
+
+    def apply(self) -> Outcome:
+        outcome = Outcome()
+        with session(self.dsn, self.lock_name) as conn:
+            for table in self.tables:
+                row = conn.execute(
+                    "SELECT greatest(last_vacuum, last_autovacuum) FROM pg_stat_user_tables"
+                    " WHERE relid = to_regclass(%s)",
+                    (table,),
+                ).fetchone()
+                if row is None:
+                    outcome.skipped.append(f"{table}: no longer exists")
+                    continue
+                if row[0] is not None and row[0] > self.measured_at:
+                    outcome.skipped.append(f"{table}: vacuumed at {row[0]:%H:%M:%S} since the check measured")
+                    continue
+                conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(*split_table(table))))
+                outcome.done.append(f"VACUUM (ANALYZE) {table} on {self.target}")
+        return outcome
+
+
+@dataclass(frozen=True)
+class RunawayStatement:
+    pid: int
+    user: str
+    query_start: dt.datetime
+    running: str  # e.g. "17m3s"
+    query: str
+
+
+class CancelLongQueries(Action):
+    id = "cancel_long_queries"
+    description = "pg_cancel_backend for statements running over the critical threshold"
+    risk = Risk.DISRUPTIVE
+
+    def __init__(self, *, dsn: str, statements: list[RunawayStatement], environment: str, target: str):
+        super().__init__(environment=environment, target=target)
+        self.dsn = dsn
+        self.statements = statements
+
+    def plan(self) -> list[str]:
+        return [
+            f"SELECT pg_cancel_backend({s.pid}) on {self.target} -- {s.user}, running {s.running}: {s.query[:80]}"
+            for s in self.statements
+        ]
+
+    def apply(self) -> Outcome:
+        outcome = Outcome()
+        with session(self.dsn, self.lock_name) as conn:
+            for s in self.statements:
+                # The same statement still (pid reuse and a new query both change query_start), a
+                # client backend (never replication or autovacuum), of a role that is no superuser.
+                row = conn.execute(
+                    "SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid"
+                    " WHERE a.pid = %s AND a.query_start = %s AND a.state NOT LIKE 'idle%%'"
+                    " AND a.backend_type = 'client backend' AND NOT r.rolsuper",
+                    (s.pid, s.query_start),
+                ).fetchone()
+                if row is None:
+                    outcome.skipped.append(f"pid {s.pid}: finished, or not an ordinary client statement")
+                elif row[0]:
+                    outcome.done.append(f"SELECT pg_cancel_backend({s.pid}) on {self.target} -- {s.user}")
+                else:
+                    outcome.skipped.append(f"pid {s.pid}: cancel refused by the server")
+        return outcome
