@@ -99,3 +99,8 @@ def parse_ps(output: str) -> list[Process]:
         if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
             found.append(Process(int(fields[0]), int(fields[1]), fields[2]))
     return found
+
+
+def parse_systemctl_show(output: str) -> dict[str, str]:
+    """`systemctl show -p A,B unit` prints `A=value` lines (in its own order, not the asked one)."""
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)

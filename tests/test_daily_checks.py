@@ -5,12 +5,13 @@ the test lowers the threshold instead, and says so."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 from sandbox import Sandbox
-from tests.conftest import RunChecks, environment_text
+from tests.conftest import ROOT, RunChecks, environment_text
 
 DAILY_IDS = {
     "app.service_running",
@@ -153,3 +154,27 @@ def test_waiver_waives_until_it_expires(run_checks: RunChecks, sandbox: Sandbox)
     assert "waived until 2099-01-01: Zoho maintenance window" in active.message("app.zoho_connectivity")
     assert expired.status("app.zoho_connectivity") == "critical"
     assert "waiver expired 2020-01-01: Zoho maintenance window" in expired.message("app.zoho_connectivity")
+
+
+@pytest.mark.parametrize(
+    ("recording", "status", "message"),
+    [
+        ("active", "ok", "localhost: sergas-app active (running), 0 restarts"),
+        ("failed", "critical", "localhost: sergas-app is failed (failed), 5 restarts"),
+        ("not-found", "critical", "localhost: unit sergas-app not found"),
+        ("no-systemd", "unknown", "localhost: systemctl cannot tell: System has not been booted with systemd"),
+    ],
+)
+def test_service_running_under_systemd(
+    run_checks: RunChecks, monkeypatch: pytest.MonkeyPatch, recording: str, status: str, message: str
+) -> None:
+    """No systemd runs here: a stand-in systemctl (tests/fakes/) replays recorded output. The
+    no-systemd answer was recorded on this machine; the others follow systemd 252's format."""
+    monkeypatch.setenv("PATH", f"{ROOT / 'tests' / 'fakes'}:{os.environ['PATH']}")
+    monkeypatch.setenv("SERGAS_FAKE_SYSTEMCTL", recording)
+    env = environment_text().replace('runtime = "process"', 'runtime = "systemd"').replace(
+        'service = "${SANDBOX_APP_MARKER}"', 'service = "sergas-app"'
+    )
+    run = run_checks("daily/test_app.py", env=env, args=("-k", "service_running"))
+    assert run.status("app.service_running") == status
+    assert run.message("app.service_running").startswith(message)

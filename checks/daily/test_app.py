@@ -13,7 +13,7 @@ from fixtures.measure import CheckRun, check, unknown
 from fixtures.status import Limit
 from fixtures.targets import short_reason
 from probes.app import HEALTHY, HealthAnswer, fetch_health
-from probes.host import parse_ps, pgrep_pattern
+from probes.host import parse_ps, parse_systemctl_show, pgrep_pattern
 
 pytestmark = [pytest.mark.daily, pytest.mark.app]
 
@@ -37,15 +37,20 @@ def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureReq
         else:
             check.critical(f"no process matching {service!r} is running")
     elif runtime == "systemd":
-        rc, out, err = run_bounded(host, f"systemctl show --no-pager -p ActiveState,SubState,NRestarts {_quote(service)}", 10)
+        command = f"systemctl show --no-pager -p LoadState,ActiveState,SubState,NRestarts {_quote(service)}"
+        rc, out, err = run_bounded(host, command, 10)
         check.attach("systemctl show", out or err)
-        state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        if rc != 0 or "ActiveState" not in state:
-            raise unknown(f"{check.target}: systemctl cannot tell: {(err or out).strip().splitlines()[-1:] or rc}")
-        if state["ActiveState"] == "active":
-            check.ok(f"{service} active ({state.get('SubState', '?')}), {state.get('NRestarts', '?')} restarts")
+        unit = parse_systemctl_show(out)
+        if rc != 0 or "ActiveState" not in unit:
+            last = (err or out).strip().splitlines()
+            raise unknown(f"{check.target}: systemctl cannot tell: {last[0] if last else f'exit {rc}'}")
+        restarts = unit.get("NRestarts", "?")
+        if unit.get("LoadState") == "not-found":
+            check.critical(f"unit {service} not found")
+        elif unit["ActiveState"] == "active":
+            check.ok(f"{service} active ({unit.get('SubState', '?')}), {restarts} restarts")
         else:
-            check.critical(f"{service} is {state['ActiveState']} ({state.get('SubState', '?')})")
+            check.critical(f"{service} is {unit['ActiveState']} ({unit.get('SubState', '?')}), {restarts} restarts")
     else:
         raise unknown(f"{check.target}: runtime {runtime!r} is not checked yet (process and systemd are)")
 
