@@ -104,3 +104,28 @@ def parse_ps(output: str) -> list[Process]:
 def parse_systemctl_show(output: str) -> dict[str, str]:
     """`systemctl show -p A,B unit` prints `A=value` lines (in its own order, not the asked one)."""
     return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+@dataclass(frozen=True)
+class OldFile:
+    name: str
+    size: int
+    age_days: float
+
+
+def old_logs_command(directory: str, retention_days: int) -> str:
+    """Regular files (never symlinks: find does not follow them) named *.log or *.log.N[.gz]
+    directly in `directory`, older than the retention: `<age seconds> <size> <name>` lines."""
+    quoted = "'" + directory.replace("'", "'\\''") + "'"
+    return (
+        f"find {quoted}/ -maxdepth 1 -type f \\( -name '*.log' -o -name '*.log.[0-9]*' \\)"
+        f" -mtime +{retention_days - 1} -printf '%T@ %s %f\\n'"
+    )
+
+
+def parse_old_logs(output: str, now: float) -> list[OldFile]:
+    found = []
+    for line in output.splitlines():
+        mtime, size, name = line.split(" ", 2)
+        found.append(OldFile(name, int(size), (now - float(mtime)) / 86400))
+    return sorted(found, key=lambda f: -f.age_days)

@@ -5,9 +5,12 @@ do the next time; plus the safety rules (disruptive needs its name, concurrent r
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +104,69 @@ def test_xdist_run_applies_once(run_checks: RunChecks, sandbox: Sandbox, stale_s
     run = run_checks("users", "daily", args=("-n", "2", "--remediate=safe"))
     assert run.status("users.disabled_sessions") == "ok"
     assert [line["action"] for line in audit_lines(run)] == ["revoke_sessions"]
+
+
+def with_log_dir(env: str) -> str:
+    return env.replace('source = "file"', 'source = "file"\ndir = "${SANDBOX_LOG_DIR}"', 1)
+
+
+def aged(path: Path, days: float) -> Path:
+    past = time.time() - days * 86400
+    os.utime(path, (past, past))
+    return path
+
+
+@pytest.fixture
+def old_logs(sandbox: Sandbox) -> Iterator[list[Path]]:
+    log_dir = sandbox.require_state().log_dir
+    files = []
+    for name in ("worker.log", "app.log.7.gz"):
+        (log_dir / name).write_text("old\n")
+        files.append(aged(log_dir / name, 40))
+    yield files
+    for path in files:
+        path.unlink(missing_ok=True)
+
+
+def test_clean_old_logs(run_checks: RunChecks, old_logs: list[Path]) -> None:
+    env = with_log_dir(environment_text())
+    planned = run_checks("maintenance", env=env)
+    assert planned.status("logs.retention") == "warning"
+    assert "log files in" in planned.message("logs.retention") and "older than 30d = 2" in planned.message("logs.retention")
+    assert all(p.exists() for p in old_logs)
+    assert f"would run rm {old_logs[0].parent}/worker.log on localhost (older than 30d)" in planned.output
+
+    applied = run_checks("maintenance", env=env, args=("--remediate=clean_old_logs",))
+    assert applied.status("logs.retention") == "ok"
+    assert not any(p.exists() for p in old_logs)
+    assert sorted(audit_lines(applied)[0]["steps"]) == sorted(
+        f"rm {p.parent}/{p.name} on localhost" for p in old_logs
+    )
+    again = run_checks("maintenance", env=env, args=("--remediate=clean_old_logs",))
+    assert again.status("logs.retention") == "ok" and audit_lines(again) == []
+
+
+def test_clean_old_logs_spares_symlinks_and_open_files(run_checks: RunChecks, sandbox: Sandbox, tmp_path: Path) -> None:
+    """A symlink to a file outside the folder, and a file a process still writes: both stay."""
+    log_dir = sandbox.require_state().log_dir
+    outside = tmp_path / "precious.log"
+    outside.write_text("not ours\n")
+    aged(outside, 40)
+    link = log_dir / "link.log"
+    link.symlink_to(outside)
+    held = log_dir / "held.log"
+    held.write_text("still written\n")
+    aged(held, 40)
+    holder = subprocess.Popen(["sh", "-c", f"exec 3>>{held}; sleep 120"])
+    try:
+        time.sleep(0.3)
+        run = run_checks("maintenance", env=with_log_dir(environment_text()), args=("--remediate=clean_old_logs",))
+        assert outside.exists() and link.is_symlink() and held.exists()
+        [line] = audit_lines(run)
+        assert line["steps"] == []
+        assert run.status("logs.retention") == "warning", "the open file is still there, and still old"
+        assert "held.log" in run.message("logs.retention") or "= 1" in run.message("logs.retention")
+    finally:
+        holder.kill()
+        link.unlink()
+        held.unlink()

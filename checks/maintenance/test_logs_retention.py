@@ -1,0 +1,42 @@
+"""Weekly Maintenance, step 2: "Clean old logs (keep 30 days)"."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from testinfra.host import Host
+
+from actions.logs import CleanOldLogs
+from fixtures.environment import get_environment
+from fixtures.hosts import run_bounded
+from fixtures.measure import CheckRun, check, unknown
+from fixtures.remediation import Remediation
+from fixtures.status import Limit
+from fixtures.units import format_quantity
+from probes.host import old_logs_command, parse_old_logs
+
+pytestmark = [pytest.mark.weekly, pytest.mark.logs, pytest.mark.hosts("app")]
+
+
+@check("logs.retention", "No log file older than the retention is left in the log folder", old_files=Limit(1, None))
+def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest) -> None:
+    env = get_environment(request.config)
+    if env is None or env.logs is None or env.logs.dir is None:
+        pytest.skip("no log folder to hold to a retention ([logs] dir)")
+    days = round(env.logs.retention / 86400)
+    rc, out, err = run_bounded(host, old_logs_command(env.logs.dir, days), 30)
+    if rc != 0:
+        raise unknown(f"{check.target}: cannot list {env.logs.dir}: {err.strip()[:160]}")
+    old = parse_old_logs(out, time.time())
+    size = sum(f.size for f in old)
+    check.measure(
+        "old_files", len(old), label=f"log files in {env.logs.dir} older than {days}d",
+        detail=f"{format_quantity(size, 'B')}, oldest {old[0].name} {old[0].age_days:.0f}d" if old else "",
+    )
+    if old:
+        check.attach("old log files", "\n".join(f"{f.age_days:6.1f}d {f.size:>12} {f.name}" for f in old))
+        remediation.offer(CleanOldLogs(
+            host=host, directory=env.logs.dir, files=[f.name for f in old], retention_days=days,
+            journald=env.logs.source == "journald", environment=env.name, target=check.target,
+        ))
