@@ -8,4 +8,8 @@ pytest_plugins = [
     "fixtures.postgres",
     "fixtures.redis",
     "fixtures.http",
+    "fixtures.prometheus",
+    "fixtures.alertmanager",
+    "fixtures.backups",
+    "fixtures.logs",
 ]

@@ -68,6 +68,7 @@ class AppConfig:
     host: str = "127.0.0.1"
     zoho_url: str | None = None  # None: the stub served by this process
     features: dict[str, Any] = field(default_factory=dict)
+    db_pool_size: int = 10  # the connections the app allows itself (sergas_db_pool_size)
 
     @classmethod
     def load(cls, path: Path) -> AppConfig:
@@ -146,9 +147,50 @@ class SergasApp:
         self.zoho_calls = Counter(
             "sergas_zoho_api_calls", "Zoho CRM API calls", ["result"], registry=self.registry
         )
+        for result in ("success", "failure"):  # exported at 0 from the start: rate() sees the first call
+            self.zoho_calls.labels(result)
         info = Gauge("sergas_app_info", "Application version", ["version"], registry=self.registry)
         info.labels(VERSION).set(1)
         self.registry.register(_ActiveSessions(config.database_url))
+        self.agent_sessions = Counter(
+            "sergas_agent_sessions",
+            "Agent sessions finished, by outcome",
+            ["agent", "outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("success", "failure"):
+            self.agent_sessions.labels("ZohoDataScout", outcome)
+        Gauge("sergas_db_pool_size", "Database connections the app may hold", registry=self.registry).set(
+            config.db_pool_size
+        )
+        self.db_in_use = Gauge(
+            "sergas_db_pool_connections_in_use", "Database connections held right now", registry=self.registry
+        )
+
+    def db_connect(self) -> Any:
+        """A database connection counted in sergas_db_pool_connections_in_use while held."""
+        return _Counted(psycopg.connect(self.config.database_url, connect_timeout=2), self.db_in_use)
+
+    def run_agents(self, stopping: threading.Event, interval_s: float = 1.0) -> None:
+        """The scheduled agent: one session per `interval_s`, failing under the agent_failures fault."""
+        while not stopping.wait(interval_s):
+            outcome = "failure" if self.faults().get("agent_failures") else "success"
+            self.agent_sessions.labels("ZohoDataScout", outcome).inc()
+            if outcome == "failure":
+                log.getChild("agents").error("agent session failed agent=ZohoDataScout")
+
+    def exposition(self, faults: dict[str, Any]) -> bytes:
+        """/metrics, without the families the metrics_hidden fault names (prefixes)."""
+        text = generate_latest(self.registry)
+        hidden = tuple(faults.get("metrics_hidden") or ())
+        if not hidden:
+            return text
+        kept = [
+            line
+            for line in text.decode().splitlines()
+            if not (line.split(" ", 3)[2] if line.startswith("# ") else line).startswith(hidden)
+        ]
+        return ("\n".join(kept) + "\n").encode()
 
     # --- faults -------------------------------------------------------------------------
     def faults(self) -> dict[str, Any]:
@@ -167,7 +209,7 @@ class SergasApp:
     def check_database(self) -> dict[str, Any]:
         started = time.monotonic()
         try:
-            with psycopg.connect(self.config.database_url, connect_timeout=2) as conn:
+            with self.db_connect() as conn:
                 conn.execute("SELECT 1")
         except Exception as exc:
             log.getChild("database").error("Database health check failed: %s", _first_line(exc))
@@ -241,6 +283,22 @@ class SergasApp:
         return code, body
 
 
+class _Counted:
+    """A psycopg connection whose `with` block counts in a gauge."""
+
+    def __init__(self, conn: psycopg.Connection[Any], gauge: Gauge) -> None:
+        self.conn = conn
+        self.gauge = gauge
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        self.gauge.inc()
+        return self.conn.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.gauge.dec()
+        self.conn.__exit__(*exc)
+
+
 def _component(healthy: bool, started: float, error: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "status": "healthy" if healthy else "unhealthy",
@@ -272,7 +330,7 @@ class SergasHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         path = urlsplit(self.path).path
         try:
-            status = self._route(app, path)
+            status = self._faulty(app, path) or self._route(app, path)
         except Exception:
             log.getChild("api").exception("unhandled error path=%s", path)
             status = self._send_json(500, {"detail": "Internal Server Error"})
@@ -284,6 +342,18 @@ class SergasHandler(BaseHTTPRequestHandler):
             "request method=GET path=%s status_code=%d duration=%d", path, status, round(elapsed * 1000)
         )
 
+    def _faulty(self, app: SergasApp, path: str) -> int | None:
+        """The slow_paths and http_errors faults: {path: seconds}, {path: HTTP code}."""
+        faults = app.faults()
+        delay = float((faults.get("slow_paths") or {}).get(path) or 0)
+        if delay > 0:
+            time.sleep(delay)
+        code = (faults.get("http_errors") or {}).get(path)
+        if code:
+            log.getChild("api").error("request failed path=%s: injected fault", path)
+            return self._send_json(int(code), {"detail": "Internal Server Error"})
+        return None
+
     def _route(self, app: SergasApp, path: str) -> int:
         if path == "/health":
             return self._health(app)
@@ -292,7 +362,7 @@ class SergasHandler(BaseHTTPRequestHandler):
                 200, {"org": [{"id": "4000000000001", "company_name": "Sergas", "country": "ES"}]}
             )
         if path == "/metrics":
-            return self._send(200, generate_latest(app.registry), CONTENT_TYPE_LATEST)
+            return self._send(200, app.exposition(app.faults()), CONTENT_TYPE_LATEST)
         if path == "/api/v1/features":
             return self._send_json(200, app.config.features)
         if path == "/api/v1/users":
@@ -329,7 +399,7 @@ class SergasHandler(BaseHTTPRequestHandler):
         limit = min(max(int(query.get("limit", ["50"])[0]), 1), 500)
         offset = max(int(query.get("offset", ["0"])[0]), 0)
         try:
-            with psycopg.connect(app.config.database_url, connect_timeout=2) as conn:
+            with app.db_connect() as conn:
                 total = conn.execute("SELECT count(*) FROM users").fetchone()
                 rows = conn.execute(
                     "SELECT id, email, name, role, disabled, created_at FROM users "
@@ -373,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     config = AppConfig.load(args.config)
-    server = SergasServer(SergasApp(config))
+    app = SergasApp(config)
+    server = SergasServer(app)
+    stopping = threading.Event()
+    threading.Thread(target=app.run_agents, args=(stopping,), name="agents", daemon=True).start()
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise SystemExit(0)

@@ -16,18 +16,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sandbox import backups as sandbox_backups
 from sandbox import control
+from sandbox import logs as sandbox_logs
+from sandbox.alertmanager import AlertmanagerServer
 from sandbox.app_process import NO_PROXY, AppProcess
 from sandbox.ports import free_port
 from sandbox.postgres import PostgresCluster
 from sandbox.processes import pid_alive, wait_until
+from sandbox.prometheus import JOB, PrometheusServer
 from sandbox.redis import RedisServer
+from sandbox.s3 import S3Server, start_in_background
+from sandbox.traffic import TrafficDriver
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 ROOT_PREFIX = "sergas-sandbox-"
-COMPONENTS = ("postgres", "redis", "app")
+COMPONENTS = ("postgres", "redis", "app", "prometheus", "alertmanager", "s3")
 DEFAULT_FEATURES: dict[str, Any] = {
     "new_feature": False,
     "agent_auto_enrichment": True,
@@ -60,6 +66,11 @@ class SandboxState:
     owner_pid: int
     pids: dict[str, int | None] = field(default_factory=dict)
     started_at: str = ""
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
+    s3_endpoint: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
 
     @property
     def state_file(self) -> Path:
@@ -106,6 +117,11 @@ class SandboxState:
             "SANDBOX_ADMIN_TOKEN": self.admin_token,
             "SANDBOX_ROOT": str(self.root),
             "SANDBOX_LOG_DIR": str(self.log_dir),
+            "SANDBOX_PROMETHEUS_URL": self.prometheus_url,
+            "SANDBOX_ALERTMANAGER_URL": self.alertmanager_url,
+            "SANDBOX_S3_ENDPOINT": self.s3_endpoint,
+            "SANDBOX_S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "SANDBOX_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
         }
 
 
@@ -129,6 +145,10 @@ class Sandbox:
         self.postgres: PostgresCluster | None = None
         self.redis: RedisServer | None = None
         self.app: AppProcess | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager: AlertmanagerServer | None = None
+        self.traffic: TrafficDriver | None = None
+        self.s3: S3Server | None = None
         self.start_seconds: float | None = None
         self._root: Path | None = None
         self._control: control.ControlServer | None = None
@@ -159,6 +179,7 @@ class Sandbox:
         (root / "owner.pid").write_text(f"{os.getpid()}\n")
         log_dir = root / "logs"
         log_dir.mkdir()
+        sandbox_logs.write_history(log_dir)  # a realistic past: app.log, app.log.1, app.log.2.gz
         faults_file = root / "faults.json"
         faults_file.write_text("{}\n")
         token = secrets.token_hex(6)
@@ -180,9 +201,13 @@ class Sandbox:
                 "features": DEFAULT_FEATURES,
             },
         )
+        self.alertmanager = AlertmanagerServer(root)
+        self.prometheus = PrometheusServer(root, app_port=self.app.port, alertmanager_port=self.alertmanager.port)
         # Redis and the app start while initdb runs; Redis is seeded in a helper thread.
         self.redis.launch()
         self.app.launch()
+        self.alertmanager.launch()
+        self.prometheus.launch()
         redis_error: list[BaseException] = []
 
         def redis_ready() -> None:
@@ -192,6 +217,8 @@ class Sandbox:
             except BaseException as exc:
                 redis_error.append(exc)
 
+        self.s3 = S3Server()
+        s3_started = start_in_background(self.s3)
         waiter = threading.Thread(target=redis_ready, name="sandbox-redis-ready")
         waiter.start()
         try:
@@ -203,6 +230,20 @@ class Sandbox:
         self.app.wait_ready()
         wait_until(
             self._app_healthy, 15, f"{self.app.url}/health to report healthy", log_path=self.app.log_path
+        )
+        # Traffic only once the app is healthy: no 5xx or error lines from a half-started stack.
+        self.traffic = TrafficDriver(self.app.url, admin_token)
+        self.traffic.start()
+
+        s3_started()
+        sandbox_backups.build(root, self.postgres.bin_dir, self.postgres.superuser_dsn, self.s3.client())
+        self.alertmanager.wait_ready()
+        self.prometheus.wait_ready()
+        # Rate-based checks need two scrapes with traffic in between: wait for the first data.
+        self.prometheus.wait_for_data(
+            f'sum(rate(sergas_http_requests_total{{job="{JOB}",path!="/metrics"}}[5m])) > 0'
+            f' and sum(rate(sergas_zoho_api_calls_total{{job="{JOB}"}}[5m])) > 0'
+            f' and sum(rate(sergas_agent_sessions_total{{job="{JOB}"}}[5m])) > 0'
         )
 
         self._control = control.ControlServer(root / "control.sock", self._handle_control)
@@ -226,6 +267,11 @@ class Sandbox:
             control_socket=root / "control.sock",
             owner_pid=os.getpid(),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            prometheus_url=self.prometheus.url,
+            alertmanager_url=self.alertmanager.url,
+            s3_endpoint=self.s3.endpoint,
+            s3_access_key_id=self.s3.access_key_id,
+            s3_secret_access_key=self.s3.secret_access_key,
         )
         self.state = state
         self._save_state()
@@ -246,7 +292,10 @@ class Sandbox:
         with self._lock:
             atexit.unregister(self.stop)
             errors: list[BaseException] = []
-            for component in (self.app, self.redis, self.postgres):
+            if self.traffic is not None:
+                self.traffic.stop()
+                self.traffic = None
+            for component in (self.s3, self.prometheus, self.alertmanager, self.app, self.redis, self.postgres):
                 if component is not None:
                     try:
                         component.stop()
@@ -317,10 +366,13 @@ class Sandbox:
         with self._lock:
             if self.postgres is None or self.redis is None or self.app is None:
                 raise RuntimeError("the sandbox is not started")
-            components: dict[str, PostgresCluster | RedisServer | AppProcess] = {
+            components: dict[str, PostgresCluster | RedisServer | AppProcess | Any] = {
                 "postgres": self.postgres,
                 "redis": self.redis,
                 "app": self.app,
+                "prometheus": self.prometheus,
+                "alertmanager": self.alertmanager,
+                "s3": self.s3,
             }
             component = components[name]
             if op == "stop":
@@ -330,6 +382,8 @@ class Sandbox:
                     component.stop()
             elif op == "start":
                 component.start()
+            elif op in ("revoke_key", "restore_key") and isinstance(component, S3Server):
+                getattr(component, op)()  # the S3 credentials fault
             else:
                 raise ValueError(f"unknown operation {op!r}")
             self._save_state()
@@ -342,6 +396,9 @@ class Sandbox:
             "redis": self.redis.pid if self.redis.is_running() else None,
             "app": self.app.pid if self.app.is_running() else None,
         }
+        for name, server in (("prometheus", self.prometheus), ("alertmanager", self.alertmanager)):
+            if server is not None:
+                self.state.pids[name] = server.pid if server.is_running() else None
         self.state.save()
         if self.extra_state_file is not None:
             self.state.save(self.extra_state_file)

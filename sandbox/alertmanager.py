@@ -1,0 +1,89 @@
+"""A private Alertmanager (Debian package `prometheus-alertmanager`), receiving the sandbox
+Prometheus's alerts. It notifies nobody (a receiver without integrations), clustering is off,
+and a critical alert inhibits the warning of the same name, as production setups usually do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from sandbox.app_process import NO_PROXY
+from sandbox.ports import free_port
+from sandbox.processes import spawn, terminate, wait_until
+
+CONFIG = """\
+route:
+  receiver: "null"
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: "null"
+inhibit_rules:
+  - source_matchers: [severity="critical"]
+    target_matchers: [severity="warning"]
+    equal: [alertname]
+"""
+
+
+class AlertmanagerServer:
+    """`prometheus-alertmanager` on 127.0.0.1:`port`, state (silences) under `<root>/alertmanager`."""
+
+    def __init__(self, root: Path, *, port: int | None = None) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.dir = root / "alertmanager"
+        self.log_path = root / "alertmanager.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def launch(self) -> None:
+        if self.is_running():
+            return
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        (self.dir / "alertmanager.yml").write_text(CONFIG)
+        binary = (
+            shutil.which("prometheus-alertmanager")
+            or shutil.which("alertmanager")
+            or "/usr/bin/prometheus-alertmanager"
+        )
+        self._process = spawn(
+            [
+                binary,
+                f"--config.file={self.dir / 'alertmanager.yml'}",
+                f"--storage.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",  # no gossip port: a single private instance
+                "--log.level=warn",
+            ],
+            self.log_path,
+            cwd=self.dir,
+        )
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        def ready() -> bool:
+            with NO_PROXY.open(f"{self.url}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+
+        wait_until(ready, timeout, f"Alertmanager on port {self.port}", log_path=self.log_path, process=self._process)
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            terminate(self._process, timeout=10)

@@ -1,0 +1,243 @@
+"""The sandbox's backups: a database backup folder with 40 days of history, a monthly full, a
+configuration archive, and their copies in the sandbox's S3.
+
+Made the way the manual's scripts make them, from a REAL pg_dump of the sandbox database:
+- daily `sergas_prod_YYYYmmdd_HHMMSS.sql.gz` = `pg_dump -F c | gzip` (the manual's layout). The
+  newest is taken now; the 29 before it are copies of it (gzip levels vary, so sizes do too) dated
+  02:00 UTC on each previous day, mtimes set to match. Local retention (30 days) is applied, so
+  the days 30..39 exist only in S3 (within its 90 days);
+- monthly `monthly/sergas_prod_YYYYmm.sql.gz` = `pg_dump | gzip` (plain SQL), this month;
+- `config/config_YYYYmmdd_HHMMSS.tar.gz` holding the files listed in environments/demo.toml;
+- S3 `s3://sergas-backups/database/<name>` for each daily, with its sha256 in the metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox.s3 import BUCKET
+from sandbox.s3 import client as s3_client
+
+if TYPE_CHECKING:
+    from sandbox.stack import Sandbox
+
+PREFIX = "sergas_prod_"
+S3_PREFIX = "database"
+DAYS_LOCAL = 30  # today and the 29 days before it
+DAYS_TOTAL = 40
+CONFIG_FILES = {
+    "etc/systemd/system/sergas-app.service": "[Service]\nExecStart=/home/sergas/venv/bin/uvicorn app:app\n",
+    "etc/nginx/sites-available/sergas": "server { listen 443 ssl; location / { proxy_pass http://127.0.0.1:8000; } }\n",
+    "home/sergas/super-account-manager/.env": "ENVIRONMENT=sandbox\nLOG_LEVEL=INFO\n",
+    "home/sergas/super-account-manager/alembic.ini": "[alembic]\nscript_location = migrations\n",
+}
+
+
+@dataclass(frozen=True)
+class BackupLayout:
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "backups" / "database"
+
+    @property
+    def monthly(self) -> Path:
+        return self.root / "backups" / "monthly"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "backups" / "config"
+
+    @property
+    def config_sources(self) -> list[Path]:
+        return [self.root / rel for rel in CONFIG_FILES]
+
+
+def daily_name(when: dt.datetime, ext: str = "sql.gz") -> str:
+    return f"{PREFIX}{when:%Y%m%d_%H%M%S}.{ext}"
+
+
+def pg_dump(bin_dir: Path, dsn: str, *, custom: bool = True, timeout: float = 600) -> bytes:
+    argv = [str(bin_dir / "pg_dump"), "-d", dsn] + (["-Fc"] if custom else [])
+    result = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"pg_dump failed ({result.returncode}): {result.stderr.decode().strip()}")
+    return result.stdout
+
+
+def write(path: Path, data: bytes, when: dt.datetime) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+    return path
+
+
+def upload(client: Any, key: str, data: bytes) -> None:
+    client.put_object(Bucket=BUCKET, Key=key, Body=data, Metadata={"sha256": hashlib.sha256(data).hexdigest()})
+
+
+def build(
+    root: Path, bin_dir: Path, superuser_dsn: str, s3_client: Any, now: dt.datetime | None = None
+) -> BackupLayout:
+    """Create the whole history under `root/backups` and in S3; return where it is."""
+    layout = BackupLayout(root)
+    now = now or dt.datetime.now(dt.UTC)
+    custom = pg_dump(bin_dir, superuser_dsn)
+    plain = pg_dump(bin_dir, superuser_dsn, custom=False)
+    uploads: list[tuple[str, bytes]] = []
+
+    newest = now - dt.timedelta(minutes=5)
+    data = gzip.compress(custom, compresslevel=6, mtime=0)
+    write(layout.database / daily_name(newest), data, newest)
+    uploads.append((f"{S3_PREFIX}/{daily_name(newest)}", data))
+    midnight = now.replace(hour=2, minute=0, second=0, microsecond=0)
+    for day in range(1, DAYS_TOTAL):
+        when = midnight - dt.timedelta(days=day)
+        data = gzip.compress(custom, compresslevel=1 + day % 9, mtime=0)
+        if day < DAYS_LOCAL:
+            write(layout.database / daily_name(when), data, when)
+        uploads.append((f"{S3_PREFIX}/{daily_name(when)}", data))
+
+    month_start = now.replace(day=1, hour=3, minute=0, second=0, microsecond=0)
+    write(layout.monthly / f"{PREFIX}{now:%Y%m}.sql.gz", gzip.compress(plain, mtime=0), min(month_start, now))
+
+    for rel, text in CONFIG_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for source in layout.config_sources:
+            tar.add(source, arcname=str(source).lstrip("/"))
+    config_time = now - dt.timedelta(days=2)
+    write(layout.config / f"config_{config_time:%Y%m%d_%H%M%S}.tar.gz", buffer.getvalue(), config_time)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: upload(s3_client, *item), uploads))
+    return layout
+
+
+class BackupFaults:
+    """The backup and S3 fault states (mixed into sandbox.faults.Faults); each restores on exit."""
+
+    sandbox: Sandbox
+
+    def _layout(self) -> BackupLayout:
+        return BackupLayout(self.sandbox.require_state().root)
+
+    def _s3(self) -> Any:
+        state = self.sandbox.require_state()
+        return s3_client(state.s3_endpoint, state.s3_access_key_id, state.s3_secret_access_key)
+
+    def _newest(self) -> Path:
+        return max(self._layout().database.glob(f"{PREFIX}*"), key=lambda p: p.stat().st_mtime)
+
+    @contextmanager
+    def backup_too_old(self, hours: float = 48) -> Iterator[list[str]]:
+        """The backup job stopped `hours` ago: the backups taken since then leave the folder (to
+        `backups/.held`) and come back on exit. Yields their names."""
+        layout = self._layout()
+        held = layout.root / "backups" / ".held"
+        held.mkdir(exist_ok=True)
+        cutoff = time.time() - hours * 3600
+        moved = [p for p in layout.database.glob(f"{PREFIX}*") if p.stat().st_mtime > cutoff]
+        for path in moved:
+            path.rename(held / path.name)
+        try:
+            yield [p.name for p in moved]
+        finally:
+            for path in moved:
+                (held / path.name).rename(path)
+
+    @contextmanager
+    def backup_broken(self, kind: str) -> Iterator[str]:
+        """A newest backup that is broken, taken now (removed on exit); yields its name.
+
+        "truncated": a real pg_dump -Fc archive (.dump) cut at 60%; "corrupt_gzip": the manual's
+        layout (.sql.gz) with bytes flipped in the middle; "empty": 0 bytes (.sql.gz), as when
+        pg_dump failed under a script without pipefail writing nothing.
+        """
+        newest = self._newest()
+        custom = gzip.decompress(newest.read_bytes())
+        if kind == "truncated":
+            ext, data = "dump", custom[: int(len(custom) * 0.6)]
+        elif kind == "corrupt_gzip":
+            raw = bytearray(gzip.compress(custom, mtime=0))
+            for i in range(len(raw) // 2, len(raw) // 2 + 16):
+                raw[i] ^= 0xFF
+            ext, data = "sql.gz", bytes(raw)
+        elif kind == "empty":
+            ext, data = "sql.gz", b""
+        else:
+            raise ValueError(f"unknown broken backup {kind!r}: truncated, corrupt_gzip or empty")
+        now = dt.datetime.now(dt.UTC)
+        path = write(self._layout().database / daily_name(now, ext), data, now)
+        try:
+            yield path.name
+        finally:
+            path.unlink(missing_ok=True)
+
+    @contextmanager
+    def backup_missing_in_s3(self) -> Iterator[str]:
+        """The newest backup's S3 copy is gone (the upload stopped); put back on exit."""
+        client, key = self._s3(), f"{S3_PREFIX}/{self._newest().name}"
+        saved = client.get_object(Bucket=BUCKET, Key=key)
+        body, metadata = saved["Body"].read(), saved.get("Metadata", {})
+        client.delete_object(Bucket=BUCKET, Key=key)
+        try:
+            yield key
+        finally:
+            client.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
+
+    @contextmanager
+    def retention_not_applied(self) -> Iterator[None]:
+        """The rotation stopped: local backups 31..40 days old and S3 objects 91..100 days old
+        remain (removed on exit)."""
+        layout, client = self._layout(), self._s3()
+        data = self._newest().read_bytes()
+        midnight = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+        local = [
+            write(layout.database / daily_name(midnight - dt.timedelta(days=d)), data, midnight - dt.timedelta(days=d))
+            for d in range(31, 41)
+        ]
+        keys = [f"{S3_PREFIX}/{daily_name(midnight - dt.timedelta(days=d))}" for d in range(91, 101)]
+        for key in keys:
+            upload(client, key, data)
+        try:
+            yield
+        finally:
+            for path in local:
+                path.unlink(missing_ok=True)
+            client.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
+
+    @contextmanager
+    def s3_stopped(self) -> Iterator[None]:
+        """The S3 endpoint down (connection refused); started again on the same port."""
+        self.sandbox.stop_component("s3")
+        try:
+            yield
+        finally:
+            self.sandbox.start_component("s3")
+
+    @contextmanager
+    def s3_credentials_revoked(self) -> Iterator[None]:
+        """The access key the environment holds no longer exists on the server (rotated away):
+        every request is refused with InvalidAccessKeyId. Restored on exit."""
+        self.sandbox._lifecycle("revoke_key", "s3")
+        try:
+            yield
+        finally:
+            self.sandbox._lifecycle("restore_key", "s3")

@@ -1,0 +1,160 @@
+"""A private Prometheus (Debian package `prometheus`) scraping the reference app every second.
+
+Its rules (sandbox/prometheus.py `RULES`) send alerts to the sandbox's Alertmanager. The scrape
+and evaluation interval is 1 s so that a young server has the two samples `rate()` needs within
+a few seconds of the start (`wait_for_data`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+from sandbox.app_process import NO_PROXY
+from sandbox.ports import free_port
+from sandbox.processes import spawn, terminate, wait_until
+
+JOB = "sergas-app"
+SCRAPE_INTERVAL = "1s"
+
+# Alerting rules in the manual's spirit; `for:` keeps short faults (a restart) from firing.
+RULES = f"""\
+groups:
+  - name: sergas
+    rules:
+      - alert: SergasDown
+        expr: up{{job="{JOB}"}} == 0
+        for: 1m
+        labels: {{severity: critical}}
+        annotations:
+          summary: "Sergas app {{{{ $labels.instance }}}} is not scraped"
+      - alert: HighErrorRate
+        expr: >-
+          sum(rate(sergas_http_requests_total{{job="{JOB}",path!="/metrics",status=~"5.."}}[5m]))
+          / sum(rate(sergas_http_requests_total{{job="{JOB}",path!="/metrics"}}[5m])) > 0.05
+        for: 2m
+        labels: {{severity: critical}}
+        annotations:
+          summary: "More than 5% of requests answer 5xx"
+      - alert: SlowResponses
+        expr: >-
+          histogram_quantile(0.95, sum by (le) (
+            rate(sergas_http_request_duration_seconds_bucket{{job="{JOB}",path!="/metrics"}}[5m]))) > 1
+        for: 5m
+        labels: {{severity: warning}}
+        annotations:
+          summary: "p95 response time above 1 s"
+"""
+
+
+def _config(app_port: int, alertmanager_port: int | None) -> str:
+    alerting = (
+        f"""
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:{alertmanager_port}"]
+"""
+        if alertmanager_port
+        else ""
+    )
+    return f"""\
+global:
+  scrape_interval: {SCRAPE_INTERVAL}
+  scrape_timeout: {SCRAPE_INTERVAL}
+  evaluation_interval: {SCRAPE_INTERVAL}
+rule_files: ["rules.yml"]
+scrape_configs:
+  - job_name: {JOB}
+    static_configs:
+      - targets: ["127.0.0.1:{app_port}"]
+{alerting}"""
+
+
+class PrometheusServer:
+    """`prometheus` on 127.0.0.1:`port`, its TSDB under `<root>/prometheus/data` (kept across
+    restarts), scraping the app at 127.0.0.1:`app_port`."""
+
+    def __init__(self, root: Path, *, app_port: int, alertmanager_port: int | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.app_port = app_port
+        self.alertmanager_port = alertmanager_port
+        self.dir = root / "prometheus"
+        self.log_path = root / "prometheus.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def launch(self) -> None:
+        """Write the configuration and start the server without waiting for it."""
+        if self.is_running():
+            return
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        (self.dir / "prometheus.yml").write_text(_config(self.app_port, self.alertmanager_port))
+        (self.dir / "rules.yml").write_text(RULES)
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        self._process = spawn(
+            [
+                binary,
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                "--storage.tsdb.retention.time=2h",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            self.log_path,
+            cwd=self.dir,
+        )
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        wait_until(
+            lambda: self._get("/-/ready") is not None,
+            timeout,
+            f"Prometheus on port {self.port}",
+            log_path=self.log_path,
+            process=self._process,
+        )
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        """The result vector of an instant query (empty on any failure)."""
+        body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        if body is None:
+            return []
+        data = json.loads(body)
+        return list(data.get("data", {}).get("result", [])) if data.get("status") == "success" else []
+
+    def wait_for_data(self, promql: str, timeout: float = 20.0) -> None:
+        """Wait until `promql` returns a sample: after two scrapes, `rate()` has data."""
+        wait_until(
+            lambda: bool(self.query(promql)),
+            timeout,
+            f"Prometheus to return data for {promql}",
+            log_path=self.log_path,
+            process=self._process,
+            interval=0.1,
+        )
+
+    def _get(self, path: str) -> bytes | None:
+        with NO_PROXY.open(f"{self.url}{path}", timeout=2) as response:
+            return bytes(response.read()) if response.status == 200 else None
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            terminate(self._process, timeout=10)
