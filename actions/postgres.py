@@ -83,8 +83,8 @@ class VacuumAnalyze(Action):
 class RunawayStatement:
     pid: int
     user: str
-    query_start: dt.datetime
-    running: str  # e.g. "17m3s"
+    started: dt.datetime  # query_start: with the pid, names this very statement
+    seconds: float
     query: str
 
 
@@ -100,7 +100,7 @@ class CancelLongQueries(Action):
 
     def plan(self) -> list[str]:
         return [
-            f"SELECT pg_cancel_backend({s.pid}) on {self.target} -- {s.user}, running {s.running}: {s.query[:80]}"
+            f"SELECT pg_cancel_backend({s.pid}) on {self.target} -- {s.user}, running {s.seconds:.0f}s: {s.query[:80]}"
             for s in self.statements
         ]
 
@@ -114,7 +114,7 @@ class CancelLongQueries(Action):
                     "SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid"
                     " WHERE a.pid = %s AND a.query_start = %s AND a.state NOT LIKE 'idle%%'"
                     " AND a.backend_type = 'client backend' AND NOT r.rolsuper",
-                    (s.pid, s.query_start),
+                    (s.pid, s.started),
                 ).fetchone()
                 if row is None:
                     outcome.skipped.append(f"pid {s.pid}: finished, or not an ordinary client statement")

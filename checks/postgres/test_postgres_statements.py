@@ -1,0 +1,49 @@
+"""Database Query Optimization: the slowest statements pg_stat_statements recorded."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from fixtures.measure import CheckRun, check
+from fixtures.status import Limit
+from probes.postgres import Statement, StatementsUnavailable, statements
+
+pytestmark = [pytest.mark.postgres, pytest.mark.weekly]
+
+
+def _rows(found: list[Statement]) -> str:
+    return "\n".join(
+        f"{s.mean_ms:>12.1f} ms mean {s.total_ms:>14.1f} ms total ({s.share:4.1f}%) {s.calls:>9} calls "
+        f"{s.user:<16} queryid {s.queryid}: {s.query}"
+        for s in found
+    )
+
+
+@check(
+    "postgres.slow_statements",
+    "Statements by mean and total execution time (pg_stat_statements)",
+    mean=Limit(1.0, 5.0, "s"),
+)
+def test_slow_statements(postgres: psycopg.Connection, check: CheckRun) -> None:
+    try:
+        found = statements(postgres)
+    except StatementsUnavailable as exc:
+        check.warning(str(exc))
+        return
+    if not found:
+        check.unknown("pg_stat_statements has recorded no statement in this database yet")
+        return
+    by_mean = sorted(found, key=lambda s: -s.mean_ms)
+    by_total = sorted(found, key=lambda s: -s.total_ms)
+    slowest = by_mean[0]
+    check.record("statements", len(found))
+    check.record("top statement share of total time", by_total[0].share, "%")
+    check.measure(
+        "mean",
+        slowest.mean_ms / 1000,
+        label=f"slowest mean execution (queryid {slowest.queryid}, {slowest.calls} calls)",
+        detail=slowest.query[:80],
+    )
+    check.attach("top 10 by mean execution time", _rows(by_mean[:10]))
+    check.attach("top 10 by total execution time", _rows(by_total[:10]))
