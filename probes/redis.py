@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import redis as redis_py
+from redis.client import NEVER_DECODE
 
 
 def ping_latency(client: redis_py.Redis) -> float:
@@ -36,3 +37,305 @@ def memory_usage(client: redis_py.Redis) -> MemoryUsage:
         maxmemory=int(info.get("maxmemory", 0)),
         policy=str(info.get("maxmemory_policy", "")),
     )
+
+
+# --- INFO fields the Redis checks judge ------------------------------------------------------
+
+
+def _int(info: dict[str, object], name: str, default: int = 0) -> int:
+    value = info.get(name, default)
+    return int(value) if isinstance(value, int | float | str) and str(value).lstrip("-").isdigit() else default
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """keyspace_hits and keyspace_misses: cumulative since the server started (or CONFIG RESETSTAT)."""
+
+    hits: int
+    misses: int
+    uptime: int
+
+    @property
+    def total(self) -> int:
+        return self.hits + self.misses
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Percent of lookups that found their key; None before the first lookup."""
+        return 100.0 * self.hits / self.total if self.total else None
+
+
+def lookups(client: redis_py.Redis) -> Lookups:
+    stats = client.info("stats")
+    uptime = client.info("server").get("uptime_in_seconds", 0)
+    return Lookups(_int(stats, "keyspace_hits"), _int(stats, "keyspace_misses"), int(uptime))
+
+
+@dataclass(frozen=True)
+class Clients:
+    connected: int
+    maxclients: int
+    rejected: int
+    blocked: int
+
+    @property
+    def used_pct(self) -> float | None:
+        return 100.0 * self.connected / self.maxclients if self.maxclients else None
+
+
+def clients(client: redis_py.Redis) -> Clients:
+    """connected_clients against maxclients (INFO clients has it since Redis 7; else CONFIG GET)."""
+    info = client.info("clients")
+    maxclients = _int(info, "maxclients", -1)
+    if maxclients < 0:
+        maxclients = int(str(client.config_get("maxclients").get("maxclients", 0)))
+    stats = client.info("stats")
+    return Clients(
+        connected=_int(info, "connected_clients"),
+        maxclients=maxclients,
+        rejected=_int(stats, "rejected_connections"),
+        blocked=_int(info, "blocked_clients"),
+    )
+
+
+@dataclass(frozen=True)
+class Fragmentation:
+    used: int
+    rss: int
+    ratio: float
+    allocator_ratio: float | None
+
+
+def fragmentation(client: redis_py.Redis) -> Fragmentation:
+    """mem_fragmentation_ratio as Redis computes it: used_memory_rss / used_memory."""
+    info = client.info("memory")
+    used, rss = int(info["used_memory"]), int(info["used_memory_rss"])
+    ratio = info.get("mem_fragmentation_ratio")
+    allocator = info.get("allocator_frag_ratio")
+    return Fragmentation(
+        used=used,
+        rss=rss,
+        ratio=float(ratio) if ratio is not None else (rss / used if used else 0.0),
+        allocator_ratio=float(allocator) if allocator is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """INFO persistence, and whether snapshots or the AOF are configured at all."""
+
+    save_points: str | None  # CONFIG GET save; None when CONFIG is not allowed
+    aof_enabled: bool
+    rdb_last_bgsave_status: str
+    rdb_last_save_time: int
+    rdb_changes_since_last_save: int
+    aof_last_write_status: str
+    aof_last_bgrewrite_status: str
+    now: int
+
+    @property
+    def rdb_enabled(self) -> bool:
+        return bool(self.save_points and self.save_points.strip())
+
+    @property
+    def is_on(self) -> bool:
+        return self.rdb_enabled or self.aof_enabled
+
+    @property
+    def last_save_age(self) -> int:
+        return max(0, self.now - self.rdb_last_save_time)
+
+
+def persistence(client: redis_py.Redis) -> Persistence:
+    info = client.info("persistence")
+    try:
+        save: str | None = str(client.config_get("save").get("save", ""))
+    except redis_py.ResponseError:  # CONFIG renamed or denied (managed services)
+        save = None
+    return Persistence(
+        save_points=save,
+        aof_enabled=bool(_int(info, "aof_enabled")),
+        rdb_last_bgsave_status=str(info.get("rdb_last_bgsave_status", "")),
+        rdb_last_save_time=_int(info, "rdb_last_save_time"),
+        rdb_changes_since_last_save=_int(info, "rdb_changes_since_last_save"),
+        aof_last_write_status=str(info.get("aof_last_write_status", "")),
+        aof_last_bgrewrite_status=str(info.get("aof_last_bgrewrite_status", "")),
+        now=int(client.time()[0]),
+    )
+
+
+def eviction_policy(client: redis_py.Redis) -> str:
+    """maxmemory-policy, read from INFO memory (works where CONFIG is renamed away)."""
+    return str(client.info("memory").get("maxmemory_policy", ""))
+
+
+@dataclass(frozen=True)
+class KeyspaceDb:
+    keys: int
+    expires: int
+
+    @property
+    def without_ttl(self) -> int:
+        """Keys with no expiry in the whole db: an upper bound for any pattern, at no cost."""
+        return self.keys - self.expires
+
+
+def keyspace_db(client: redis_py.Redis) -> tuple[int, KeyspaceDb]:
+    """The connected db's line of INFO keyspace (an empty db has no line: 0 keys)."""
+    db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+    entry = client.info("keyspace").get(f"db{db}", {})
+    if not isinstance(entry, dict):
+        entry = {}
+    return db, KeyspaceDb(_int(entry, "keys"), _int(entry, "expires"))
+
+
+# --- SCAN audits: redis-py's public API only ---------------------------------------------------
+#
+# Keys come back as bytes (NEVER_DECODE, redis-py's documented per-command option) whatever the
+# client's decode_responses: a key that is not UTF-8 stays exact. Nothing here writes or blocks
+# the server for long: SCAN's COUNT bounds each page, no MULTI, never KEYS.
+
+SCAN_COUNT = 1000  # a hint to the server, as redis_exporter uses it
+RAW: dict[str, object] = {NEVER_DECODE: []}  # execute_command option: the reply's bulk strings stay bytes
+
+# One SCAN page and the TTL of each of its keys, run in the server: only the names of the keys
+# without expiry (TTL -1) cross the wire, not a million TTL replies. Read-only (SCAN, TTL), so
+# EVAL_RO accepts it and it runs on a replica; its work is one page (COUNT), about 1 ms.
+NO_TTL_PAGE_SCRIPT = """
+local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local found = {}
+for _, key in ipairs(page[2]) do
+  if redis.call('TTL', key) == -1 then found[#found + 1] = key end
+end
+return {page[1], #page[2], found}
+"""
+
+
+def scan_page(client: redis_py.Redis, cursor: int, pattern: str, count: int) -> tuple[int, list[bytes]]:
+    """One SCAN MATCH page: (next cursor, 0 at the end; the keys, as bytes). Pages may be empty."""
+    cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count, **RAW)
+    return int(cursor), list(keys)
+
+
+@dataclass(frozen=True)
+class TtlPage:
+    """One SCAN page of an audit: how many keys it named, and those of them with TTL -1."""
+
+    cursor: int  # 0 when the iteration is complete
+    keys: int
+    without_ttl: list[bytes]
+
+
+def no_ttl_page_pipelined(client: redis_py.Redis, cursor: int, pattern: str, count: int) -> TtlPage:
+    """SCAN one page, then the TTL of each of its keys in one pipeline (no MULTI): 2 round trips."""
+    cursor, keys = scan_page(client, cursor, pattern, count)
+    if not keys:
+        return TtlPage(cursor, 0, [])
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.ttl(key)
+    ttls = pipe.execute()
+    return TtlPage(cursor, len(keys), [key for key, ttl in zip(keys, ttls, strict=True) if ttl == -1])
+
+
+def no_ttl_page_scripted(
+    client: redis_py.Redis, cursor: int, pattern: str, count: int, command: str = "EVAL_RO"
+) -> TtlPage:
+    """The same page in one round trip: NO_TTL_PAGE_SCRIPT under `command` (EVAL_RO or EVAL)."""
+    reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **RAW)
+    if not (isinstance(reply, list) and len(reply) == 3 and isinstance(reply[2], list)):
+        raise redis_py.DataError(f"unexpected reply of the TTL page script: {reply!r:.80}")
+    return TtlPage(int(reply[0]), int(reply[1]), list(reply[2]))
+
+
+def _script_refused(error: redis_py.ResponseError) -> bool:
+    """EVAL_RO unknown (Redis < 7), or scripting renamed away or denied by an ACL."""
+    return isinstance(error, redis_py.exceptions.NoPermissionError) or "unknown command" in str(error).lower()
+
+
+def _decode(key: bytes) -> str:
+    # surrogateescape keeps a non-UTF-8 key exact: key.encode(errors="surrogateescape") gives it back
+    return key.decode(errors="surrogateescape")
+
+
+@dataclass(frozen=True)
+class TtlAudit:
+    """Keys matching a pattern that have no expiry (TTL -1): every one, for a remediation to act on."""
+
+    pattern: str
+    scanned: int  # keys SCAN named (a key SCAN repeats during a rehash counts twice)
+    without_ttl: list[str]  # distinct, sorted
+    seconds: float
+    method: str  # "EVAL_RO", "EVAL" (Redis < 7) or "pipeline"
+    calls: int  # pages: script calls, or SCAN + pipeline round-trip pairs
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.scanned / self.seconds if self.seconds else 0.0
+
+
+def keys_without_ttl(
+    client: redis_py.Redis, pattern: str, *, count: int = SCAN_COUNT, server_side: bool = True
+) -> TtlAudit:
+    """What the manual's weekly `--scan | xargs -L 1 redis-cli ttl | awk` meant: the key names
+    (not the TTL values it prints) of keys with TTL -1, read-only. TTL -2 (expired or deleted
+    since the SCAN) is not counted.
+
+    Server-side (the default) each page is one EVAL_RO of NO_TTL_PAGE_SCRIPT (EVAL before Redis 7);
+    where scripts are refused, and with `server_side=False`, SCAN + a pipeline of TTL per page.
+    SCAN runs from cursor 0 back to 0; a key it names twice is listed once.
+    """
+    methods = ["EVAL_RO", "EVAL", "pipeline"] if server_side else ["pipeline"]
+    started = time.perf_counter()
+    cursor, scanned, calls = 0, 0, 0
+    found: set[bytes] = set()
+    while True:
+        try:
+            if methods[0] == "pipeline":
+                page = no_ttl_page_pipelined(client, cursor, pattern, count)
+            else:
+                page = no_ttl_page_scripted(client, cursor, pattern, count, methods[0])
+        except redis_py.ResponseError as error:
+            if calls or methods[0] == "pipeline" or not _script_refused(error):
+                raise
+            methods.pop(0)  # first page only: the server lacks EVAL_RO, or scripts are not allowed
+            continue
+        calls += 1
+        scanned += page.keys
+        found.update(page.without_ttl)
+        cursor = page.cursor
+        if cursor == 0:
+            break
+    seconds = time.perf_counter() - started
+    return TtlAudit(pattern, scanned, sorted(_decode(k) for k in found), seconds, methods[0], calls)
+
+
+@dataclass(frozen=True)
+class BigKeys:
+    scanned: int
+    complete: bool  # False when the scan stopped at its bound
+    sizes: list[tuple[str, int]]  # keys at or above the floor, largest first
+
+
+def big_keys(
+    client: redis_py.Redis, floor: int, *, limit: int, samples: int = 5, count: int = SCAN_COUNT
+) -> BigKeys:
+    """Keys whose MEMORY USAGE (SAMPLES `samples`) is at least `floor` bytes, over at most `limit`
+    keys: SCAN pages, each page's MEMORY USAGE in one pipeline (no MULTI)."""
+    seen: set[bytes] = set()
+    sizes: dict[bytes, int] = {}
+    cursor = 0
+    while True:
+        cursor, keys = scan_page(client, cursor, "*", count)
+        if keys:
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.memory_usage(key, samples=samples)
+            for key, usage in zip(keys, pipe.execute(), strict=True):
+                seen.add(key)
+                if isinstance(usage, int) and usage >= floor:
+                    sizes[key] = usage
+        if cursor == 0 or len(seen) >= limit:
+            break
+    ranked = sorted(((_decode(k), v) for k, v in sizes.items()), key=lambda kv: -kv[1])
+    return BigKeys(len(seen), len(seen) < limit, ranked)

@@ -1,0 +1,93 @@
+"""Redis Optimization (the manual's `info memory | grep mem_fragmentation`, `--bigkeys`,
+`CONFIG SET maxmemory-policy allkeys-lru`), as checks that read and never set anything."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_py
+
+from actions.redis import RedisConfig
+from fixtures.environment import get_environment
+from fixtures.measure import CheckRun, check
+from fixtures.remediation import Remediation
+from fixtures.status import Limit
+from fixtures.units import format_quantity
+from probes.redis import big_keys, eviction_policy, fragmentation
+
+pytestmark = [pytest.mark.weekly, pytest.mark.redis]
+
+# Keys sampled by redis.big_keys at most: a weekly check must stay cheap on a large cache.
+BIG_KEYS_SCAN_LIMIT = 100_000
+
+
+@check(
+    "redis.fragmentation",
+    "Redis memory fragmentation (rss / used), where used memory is large enough to matter",
+    ratio=Limit(1.5, 2.0),
+    # used > rss: part of the data set is swapped out.
+    swapped=Limit(0.99, 0.9, below=True),
+    # Not an alarm: below this much used memory (its `warning`) the ratio is noise (Redis's
+    # own active defrag ignores fragmentation under active-defrag-ignore-bytes, 100mb).
+    min_used=Limit(100 * 1024**2, None, "B"),
+)
+def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
+    memory = fragmentation(redis)
+    check.record("used_memory", memory.used, "B")
+    check.record("used_memory_rss", memory.rss, "B")
+    check.attach("INFO memory", repr(memory))
+    minimum = check.limit("min_used").warning or 0
+    sizes = f"rss {format_quantity(memory.rss, 'B')} / used {format_quantity(memory.used, 'B')}"
+    if memory.used < minimum:
+        check.record("mem_fragmentation_ratio", memory.ratio)
+        check.ok(
+            f"mem_fragmentation_ratio {memory.ratio:.2f} not judged: used memory"
+            f" {format_quantity(memory.used, 'B')} < {format_quantity(minimum, 'B')}"
+        )
+        return
+    if memory.ratio < 1:
+        detail = f"{sizes}: used exceeds RSS, swapping"
+        check.measure("swapped", memory.ratio, label="mem_fragmentation_ratio", detail=detail)
+        return
+    check.measure("ratio", memory.ratio, label="mem_fragmentation_ratio", detail=sizes)
+
+
+@check("redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy")
+def test_eviction_policy(
+    redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+) -> None:
+    env = get_environment(request.config)
+    expected = env.redis.eviction_policy if env and env.redis else None
+    if env is None or expected is None:
+        pytest.skip("no expected policy: set [redis] eviction_policy (the manual uses allkeys-lru for the cache)")
+    actual = eviction_policy(redis)
+    check.attach("maxmemory-policy", f"actual {actual}\nexpected {expected}")
+    if actual != expected:
+        check.critical(f"maxmemory-policy is {actual}, expected {expected} ([redis] eviction_policy)")
+        remediation.offer(
+            RedisConfig(
+                url=redis_target, settings={"maxmemory-policy": expected}, environment=env.name, target=check.target
+            )
+        )
+    else:
+        check.ok(f"maxmemory-policy is {actual}")
+
+
+@check(
+    "redis.big_keys",
+    "Redis keys above a size (MEMORY USAGE, sampled), over a bounded scan",
+    size=Limit(1024**2, 10 * 1024**2, "B"),
+)
+def test_big_keys(redis: redis_py.Redis, check: CheckRun) -> None:
+    limit = check.limit("size")
+    floor = min(t for t in (limit.warning, limit.critical) if t is not None)
+    found = big_keys(redis, int(floor), limit=BIG_KEYS_SCAN_LIMIT)
+    check.record("keys scanned", found.scanned)
+    check.record("big keys", len(found.sizes))
+    scope = f"{found.scanned} keys scanned" + ("" if found.complete else f", stopped at {BIG_KEYS_SCAN_LIMIT}")
+    if not found.sizes:
+        check.ok(f"no key >= {format_quantity(floor, 'B')} ({scope}, MEMORY USAGE SAMPLES 5)")
+        return
+    check.attach("big keys (MEMORY USAGE SAMPLES 5)", "\n".join(f"{v}\t{k}" for k, v in found.sizes[:100]))
+    key, size = found.sizes[0]
+    others = f"; {len(found.sizes) - 1} more >= {format_quantity(floor, 'B')}" if len(found.sizes) > 1 else ""
+    check.measure("size", size, label=f"largest key {key!r}", detail=f"{scope}{others}")
