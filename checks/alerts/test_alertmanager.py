@@ -1,0 +1,93 @@
+"""Alert review (Daily Operations): what Alertmanager has firing that nobody acknowledged.
+
+The manual lists every alert (`GET /api/v2/alerts`, silenced ones included) and "acknowledges"
+by POSTing the alert back, which creates a firing alert. Here silenced and inhibited alerts do
+not count, and the evidence of a firing alert shows the silence that acknowledges it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from fixtures.alertmanager import Alertmanager, alertmanager_client
+from fixtures.config import AlertmanagerConfig
+from fixtures.measure import CheckOutcome, CheckRun, check
+from fixtures.targets import short_reason
+from probes.alertmanager import ACKNOWLEDGE_NOTE, FIRING, Alert, acknowledge_howto
+
+pytestmark = [pytest.mark.daily, pytest.mark.gate, pytest.mark.alertmanager]
+
+
+@check("alerts.alertmanager_healthy", "Alertmanager is healthy and ready (/-/healthy, /-/ready)")
+def test_alertmanager_healthy(
+    alertmanager_target: AlertmanagerConfig, check: CheckRun, request: pytest.FixtureRequest
+) -> None:
+    # Reachability is this check's finding: no answer is critical here, unknown elsewhere.
+    try:
+        client = alertmanager_client(request.config, alertmanager_target.url)
+    except CheckOutcome as outcome:
+        check.critical(f"{outcome.msg}: alerts are not delivered")
+        return
+    answers = []
+    for path in ("/-/healthy", "/-/ready"):
+        try:
+            response = client.get(path)
+        except httpx.TransportError as exc:
+            check.critical(f"no answer from {path}: {short_reason(exc)}")
+            return
+        answers.append(f"GET {path} -> {response.status_code} {response.text.strip()[:80]}")
+        if response.status_code != 200:
+            check.critical(f"{path} answered HTTP {response.status_code}")
+    try:
+        status = client.get("/api/v2/status")
+        if status.status_code == 200:
+            body = status.json()
+            version = (body.get("versionInfo") or {}).get("version", "?")
+            cluster = (body.get("cluster") or {}).get("status", "?")
+            answers.append(f"version {version}, cluster {cluster}")
+    except (httpx.HTTPError, ValueError):
+        pass  # the version is evidence only
+    check.attach("Alertmanager", "\n".join(answers))
+    if not check.findings:
+        check.ok("healthy and ready")
+
+
+def _firing(alertmanager: Alertmanager, severity: str) -> tuple[list[Alert], list[Alert]]:
+    """(firing alerts of `severity`, suppressed ones of `severity` for the message)."""
+    firing = [a for a in alertmanager.alerts(**FIRING) if a.firing and a.severity == severity]
+    suppressed = [
+        a
+        for a in alertmanager.alerts(active="true", silenced="true", inhibited="true")
+        if a.severity == severity and not a.firing
+    ]
+    return firing, suppressed
+
+
+def _report(check: CheckRun, alertmanager: Alertmanager, severity: str, finding: Callable[[str], None]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    firing, suppressed = _firing(alertmanager, severity)
+    check.record(f"{severity}_firing", len(firing))
+    check.record(f"{severity}_suppressed", len(suppressed))
+    quiet = f" ({len(suppressed)} silenced or inhibited, not counted)" if suppressed else ""
+    if not firing:
+        check.ok(f"no active {severity} alert{quiet}")
+        return
+    listed = "; ".join(a.describe(now) for a in firing[:5]) + (
+        f"; and {len(firing) - 5} more" if len(firing) > 5 else ""
+    )
+    check.attach("How to acknowledge", acknowledge_howto(alertmanager.config.url, firing, now))
+    finding(f"{len(firing)} {severity} alert(s) firing: {listed}{quiet}; {ACKNOWLEDGE_NOTE}")
+
+
+@check("alerts.critical_firing", "No critical alert fires unacknowledged (silenced and inhibited do not count)")
+def test_critical_firing(alertmanager: Alertmanager, check: CheckRun) -> None:
+    _report(check, alertmanager, "critical", check.critical)
+
+
+@check("alerts.warnings_firing", "No warning-level alert fires unacknowledged")
+def test_warnings_firing(alertmanager: Alertmanager, check: CheckRun) -> None:
+    _report(check, alertmanager, "warning", check.warning)

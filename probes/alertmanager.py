@@ -1,0 +1,125 @@
+"""What the alert checks read: Alertmanager's v2 alerts, and how an alert is acknowledged.
+
+`GET /api/v2/alerts?active=true&silenced=false&inhibited=false` lists what fires and nobody
+acknowledged. Severity is only a label convention (`severity="critical"`). Acknowledging is a
+silence (`POST /api/v2/silences`); POSTing to /api/v2/alerts, as the manual's snippet does,
+*creates* (or re-fires) an alert instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from fixtures.units import format_duration
+
+FIRING = {"active": "true", "silenced": "false", "inhibited": "false"}
+# Labels that say where an alert comes from, not which problem it is: not used to match a silence.
+_NOT_MATCHED = {"severity"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    labels: dict[str, str]
+    starts_at: str
+    state: str  # active | suppressed | unprocessed
+    silenced_by: list[str] = field(default_factory=list)
+    inhibited_by: list[str] = field(default_factory=list)
+    summary: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "?")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "").lower()
+
+    @property
+    def firing(self) -> bool:
+        """Active and neither silenced nor inhibited (what needs someone now)."""
+        return self.state != "suppressed" and not self.silenced_by and not self.inhibited_by
+
+    def started(self) -> dt.datetime | None:
+        try:
+            return dt.datetime.fromisoformat(self.starts_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    def describe(self, now: dt.datetime) -> str:
+        """`HighErrorRate{instance="app1"} since 2026-12-01 19:40Z (12m)`."""
+        others = {k: v for k, v in sorted(self.labels.items()) if k not in ("alertname", "severity")}
+        labels = "{" + ", ".join(f'{k}="{v}"' for k, v in others.items()) + "}" if others else ""
+        started = self.started()
+        if started is None:
+            return f"{self.name}{labels} since {self.starts_at or '?'}"
+        age = format_duration((now - started).total_seconds())
+        return f"{self.name}{labels} since {started.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z ({age})"
+
+
+def parse_alerts(body: Any) -> list[Alert]:
+    """The alerts of a /api/v2/alerts answer; ValueError when it is not a list of alerts."""
+    if not isinstance(body, list):
+        raise ValueError(f"expected a JSON list of alerts, got {type(body).__name__}")
+    alerts = []
+    for item in body:
+        status = item.get("status") or {}
+        alerts.append(
+            Alert(
+                labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
+                starts_at=str(item.get("startsAt", "")),
+                state=str(status.get("state", "")),
+                silenced_by=list(status.get("silencedBy") or []),
+                inhibited_by=list(status.get("inhibitedBy") or []),
+                summary=str((item.get("annotations") or {}).get("summary", "")),
+            )
+        )
+    return alerts
+
+
+def silence_for(alert: Alert, *, now: dt.datetime, hours: float = 2, created_by: str = "on-call") -> dict[str, Any]:
+    """The body of `POST /api/v2/silences` that acknowledges `alert` for `hours`."""
+    matchers = [
+        {"name": k, "value": v, "isRegex": False, "isEqual": True}
+        for k, v in sorted(alert.labels.items())
+        if k not in _NOT_MATCHED
+    ]
+    return {
+        "matchers": matchers,
+        "startsAt": _utc(now),
+        "endsAt": _utc(now + dt.timedelta(hours=hours)),
+        "createdBy": created_by,
+        "comment": "acknowledged: <ticket or reason>",
+    }
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+ACKNOWLEDGE_NOTE = (
+    "acknowledge with a silence (POST /api/v2/silences), not by POSTing the alert as the manual does (that fires it)"
+)
+
+
+def acknowledge_howto(url: str, alerts: list[Alert], now: dt.datetime) -> str:
+    """Evidence: the silence that would acknowledge each alert, as a curl command."""
+    lines = [
+        "Acknowledging an alert means silencing it: POST /api/v2/silences with matchers, endsAt,",
+        "createdBy and comment (amtool silence add does the same). POSTing the alert itself to",
+        "/api/v2/alerts, as the manual's 'Acknowledge alerts' snippet does, CREATES a firing alert",
+        "(and may notify again); it acknowledges nothing. Expire a silence with",
+        "DELETE /api/v2/silence/<id>.",
+        "",
+    ]
+    for alert in alerts:
+        body = json.dumps(silence_for(alert, now=now))
+        lines.append(f"# {alert.name}")
+        lines.append(
+            f"curl -sS -X POST {shlex.quote(url.rstrip('/') + '/api/v2/silences')}"
+            f" -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+        )
+    return "\n".join(lines)
