@@ -1,0 +1,395 @@
+"""Backup and Recovery: the database backups are fresh, intact, off-site, retained, and restorable.
+
+Files are inspected on the database host (gzip and pg_restore run there, nothing is pulled); the
+off-site copies in S3. What Barman's `check` and pgBackRest's `check`/`verify` do for their own
+backups, done for the manual's pg_dump backups, plus the restore drill they leave to people
+(opt-in: `-m drill` or `--drill`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+from testinfra.host import Host
+
+from actions.backups import RotateBackups, RunBackup, Runner
+from fixtures.backups import BackupStore, store_or_none
+from fixtures.config import BackupsConfig, Environment
+from fixtures.environment import get_environment
+from fixtures.hosts import run_bounded
+from fixtures.measure import CheckRun, check, unknown
+from fixtures.remediation import Remediation
+from fixtures.status import Limit, Status
+from fixtures.units import format_quantity
+from probes import backups as probe
+from probes.drill import DrillRefused, run_drill
+from probes.s3 import S3Unavailable, head_object, lifecycle_rules, list_objects
+
+pytestmark = [pytest.mark.backups, pytest.mark.hosts("db")]
+
+HOUR = 3600.0
+DAY = 86400.0
+SCAN_TIMEOUT = 600  # integrity and the sha256 read whole files on the host
+
+
+def _environment(request: pytest.FixtureRequest) -> Environment:
+    env = get_environment(request.config)
+    assert env is not None
+    return env
+
+
+def _listing(
+    host: Host, check: CheckRun, directory: str, glob: str, pattern: re.Pattern[str], timeout: float
+) -> tuple[float, list[probe.BackupFile]] | None:
+    """(host clock, matching files oldest first); None when the folder does not exist."""
+    rc, out, err = run_bounded(host, probe.list_command(directory, glob), timeout)
+    if rc == 3:
+        return None
+    now = probe.host_clock(out)
+    if rc != 0 or now is None:
+        raise unknown(f"{check.target}: cannot list {directory}: {(err or out).strip()[:200] or f'exit {rc}'}")
+    return now, probe.parse_listing(out, pattern)
+
+
+def _daily(host: Host, check: CheckRun, backups: BackupsConfig, timeout: float) -> tuple[float, list[probe.BackupFile]]:
+    found = _listing(
+        host, check, backups.dir, f"{backups.file_prefix}*", probe.daily_name(backups.file_prefix), timeout
+    )
+    if found is None:
+        check.critical(f"{backups.dir} does not exist: no backups")
+        return 0.0, []
+    now, files = found
+    if not files:
+        check.critical(f"no backup named {backups.file_prefix}YYYYmmdd_HHMMSS.(dump|sql.gz|sql) in {backups.dir}")
+    return now, files
+
+
+@pytest.mark.daily
+@pytest.mark.gate
+@check("backups.latest_age", "The newest database backup is recent", age=Limit(None, 26 * HOUR, "s"))
+def test_latest_age(
+    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+) -> None:
+    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    if files:
+        newest = files[-1]
+        check.record("backups", len(files))
+        check.measure("age", newest.age(now), label=f"newest backup {newest.name} age")
+    if check.status in (Status.WARNING, Status.CRITICAL):
+        env = _environment(request)
+        store = store_or_none(request.config, backups)
+        if env.postgres is not None:
+            remediation.offer(
+                RunBackup(
+                    run=_runner(host), backups=backups, dsn=env.postgres.dsn, s3_client=store.client if store else None,
+                    environment=env.name, target=check.target, fetch=_fetcher(host),
+                )
+            )
+
+
+def _runner(host: Host) -> Runner:
+    return lambda command, timeout: run_bounded(host, command, timeout)
+
+
+def _fetcher(host: Host) -> Callable[[str], bytes] | None:
+    """How an action gets a file's bytes for the upload: none needed when the host is this machine."""
+    return None if host.backend.NAME == "local" else (lambda path: host.file(path).content)
+
+
+@pytest.mark.daily
+@pytest.mark.timeout(SCAN_TIMEOUT + 60)
+@check("backups.integrity", "The newest backup is complete and readable by pg_restore", shrink=Limit(50, None, "%"))
+def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    _now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    if not files:
+        return
+    newest = files[-1]
+    path = f"{backups.dir.rstrip('/')}/{newest.name}"
+    rc, out, err = run_bounded(host, probe.integrity_command(path), SCAN_TIMEOUT)
+    check.attach(f"integrity of {newest.name}", out + err)
+    try:
+        found = probe.parse_integrity(out)
+    except ValueError:
+        raise unknown(f"{check.target}: cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
+    check.record("size", found.size, "B")
+    size = format_quantity(found.size, "B")
+    if found.format == "empty":
+        check.critical(f"newest backup {newest.name} is empty (0 bytes)")
+        return
+    if found.gzip_error:
+        check.critical(f"newest backup {newest.name}: gzip -t failed: {found.gzip_error}")
+    if found.format == "unknown":
+        check.critical(f"newest backup {newest.name} ({size}) is neither a pg_dump archive nor SQL")
+    elif found.format == "custom":
+        if found.pg_restore_missing:
+            raise unknown(f"{check.target}: pg_restore is not installed: cannot read {newest.name}")
+        if found.list_error:
+            check.critical(f"newest backup {newest.name}: pg_restore --list cannot read it: {found.list_error}")
+        elif found.read_error:
+            check.critical(f"newest backup {newest.name}: pg_restore cannot read it to the end: {found.read_error}")
+        check.record("toc_entries", found.entries)
+        check.record("tables_with_data", found.table_data)
+    elif not found.sql_complete:
+        check.critical(
+            f"newest backup {newest.name}: plain SQL without pg_dump's 'dump complete' trailer"
+            " (truncated, or pg_dump failed)"
+        )
+    contents = (
+        f"{found.entries} TOC entries, {found.table_data} tables with data" if found.format == "custom" else "SQL"
+    )
+    check.ok(f"{newest.name} ({size}, {contents}): {found.layout}")
+    if len(files) > 1 and files[-2].size > 0:
+        previous = files[-2]
+        shrink = 100.0 * (previous.size - found.size) / previous.size
+        check.measure(
+            "shrink",
+            max(shrink, 0.0),
+            label=f"{newest.name} shrink",
+            detail=f"{size} against {format_quantity(previous.size, 'B')} of {previous.name}; a table may be missing",
+        )
+
+
+@pytest.mark.daily
+@pytest.mark.timeout(SCAN_TIMEOUT + 60)
+@check(
+    "backups.offsite_copy",
+    "The newest backup is in S3, same size and sha256, uploaded recently",
+    upload_age=Limit(None, 26 * HOUR, "s"),
+)
+def test_offsite_copy(
+    host: Host, backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, request: pytest.FixtureRequest
+) -> None:
+    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    if not files:
+        return
+    newest = files[-1]
+    try:
+        head = head_object(backup_store.client, backup_store.location, newest.name)
+    except S3Unavailable as exc:
+        raise unknown(f"{backup_store.label}: {exc}") from None
+    where = backup_store.location.key(newest.name)
+    if head is None:
+        check.critical(f"newest backup {newest.name} is not in {backup_store.location}/ (no object {where})")
+        return
+    if head.size != newest.size:
+        check.critical(f"{where} is {head.size} bytes in S3, {newest.size} bytes on {check.target}: incomplete upload")
+    if head.sha256:
+        rc, out, err = run_bounded(host, probe.sha256_command(f"{backups.dir.rstrip('/')}/{newest.name}"), SCAN_TIMEOUT)
+        local = out.strip()
+        if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", local):
+            raise unknown(f"{check.target}: cannot compute the sha256 of {newest.name}: {err.strip()[:200]}")
+        if local != head.sha256.lower():
+            check.critical(f"{where}: sha256 in S3 metadata {head.sha256[:12]}… differs from the local {local[:12]}…")
+        compared = "size and sha256 match"
+    else:
+        compared = f"size matches; no sha256 in the object's metadata (ETag {head.etag} is not always an MD5)"
+    check.ok(f"{newest.name} is in {backup_store.location}/: {compared}")
+    check.measure("upload_age", now - head.last_modified.timestamp(), label=f"{where} uploaded")
+
+
+@pytest.mark.weekly
+@check(
+    "backups.local_retention",
+    "Nothing older than the local retention remains, and the newest are kept",
+    expired=Limit(1, None),
+)
+def test_local_retention(
+    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+) -> None:
+    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    days = backups.local_retention / DAY
+    if not files:
+        return
+    expired = [f for f in files if f.age(now) > backups.local_retention]
+    check.record("backups", len(files))
+    detail = f"oldest {files[0].name}, {format_quantity(files[0].age(now), 's')} old" if expired else ""
+    check.measure("expired", len(expired), label=f"backups older than {days:g} days", detail=detail)
+    if expired:
+        env = _environment(request)
+        remediation.offer(
+            RotateBackups(run=_runner(host), backups=backups, s3_client=None, environment=env.name, target=check.target)
+        )
+    if len(files) < backups.keep_newest:
+        check.critical(f"only {len(files)} backups in {backups.dir}, fewer than keep_newest {backups.keep_newest}")
+    elif not expired:
+        check.ok(f"{len(files)} backups in {backups.dir}, the oldest {format_quantity(files[0].age(now), 's')} old")
+
+
+@pytest.mark.weekly
+@check(
+    "backups.s3_retention",
+    "Nothing older than the S3 retention remains, and a lifecycle rule covers the prefix",
+    expired=Limit(1, None),
+)
+def test_s3_retention(
+    backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, remediation: Remediation, environment: Environment
+) -> None:
+    check.target = backup_store.label
+    pattern = probe.daily_name(backups.file_prefix)
+    try:
+        objects = [o for o in list_objects(backup_store.client, backup_store.location) if pattern.match(o.name)]
+        rules = lifecycle_rules(backup_store.client, backup_store.location)
+    except S3Unavailable as exc:
+        raise unknown(f"{backup_store.label}: {exc}") from None
+    if not objects:
+        check.critical(f"no backup in {backup_store.location}/")
+        return
+    now = dt.datetime.now(dt.UTC)
+
+    def taken(obj: object) -> dt.datetime:
+        # The name's stamp is when the backup was taken; LastModified is reset by any re-upload.
+        match = pattern.match(obj.name)  # type: ignore[attr-defined]
+        return (probe.stamp_time(match["stamp"]) if match else None) or obj.last_modified  # type: ignore[attr-defined]
+
+    ages = sorted(((now - taken(o)).total_seconds(), o.name) for o in objects)
+    days = backups.s3_retention / DAY
+    expired = [name for age, name in ages if age > backups.s3_retention]
+    check.record("objects", len(objects))
+    check.measure(
+        "expired",
+        len(expired),
+        label=f"objects older than {days:g} days",
+        detail=f"oldest {ages[-1][1]}" if expired else "",
+    )
+    if expired:
+        remediation.offer(
+            RotateBackups(
+                run=None, backups=backups, s3_client=backup_store.client, environment=environment.name,
+                target=check.target,
+            )
+        )
+    if len(objects) < backups.keep_newest:
+        check.critical(
+            f"only {len(objects)} backups in {backup_store.location}/, fewer than keep_newest {backups.keep_newest}"
+        )
+    if not rules:
+        check.warning(
+            f"no enabled lifecycle rule expires objects under {backup_store.location}/:"
+            " retention relies on the backup script"
+        )
+    else:
+        rule = rules[0]
+        check.ok(
+            f"{len(objects)} objects, the oldest {format_quantity(ages[-1][0], 's')} old; lifecycle rule "
+            f"{rule.get('ID', '?')} expires them after {rule['Expiration'].get('Days', '?')} days"
+        )
+
+
+@pytest.mark.monthly
+@check("backups.monthly_full", "A monthly full backup exists for the current month")
+def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    if backups.monthly_dir is None:
+        pytest.skip("no monthly full backups in this environment ([backups] monthly_dir is not set)")
+    pattern = probe.monthly_name(backups.file_prefix)
+    found = _listing(
+        host, check, backups.monthly_dir, f"{backups.file_prefix}*", pattern, _environment(request).command_timeout
+    )
+    if found is None:
+        check.critical(f"{backups.monthly_dir} does not exist: no monthly backups")
+        return
+    now, files = found
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    due = probe.monthly_due(today)
+    current = [f for f in files if (m := pattern.match(f.name)) and m["stamp"] >= due]
+    if not current:
+        newest = f" (newest: {files[-1].name})" if files else ""
+        check.critical(f"no monthly full backup for {due[:4]}-{due[4:]} in {backups.monthly_dir}{newest}")
+    elif current[-1].size == 0:
+        check.critical(f"monthly full backup {current[-1].name} is empty (0 bytes)")
+    else:
+        check.ok(f"{current[-1].name} ({format_quantity(current[-1].size, 'B')})")
+
+
+@pytest.mark.weekly
+@check(
+    "backups.config_backup",
+    "The newest configuration archive is recent and holds the listed files",
+    age=Limit(8 * DAY, 15 * DAY, "s"),
+)
+def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    if backups.config_dir is None:
+        pytest.skip("no configuration backups in this environment ([backups] config_dir is not set)")
+    timeout = _environment(request).command_timeout
+    found = _listing(host, check, backups.config_dir, "config_*.tar.gz", probe.CONFIG_NAME, timeout)
+    if found is None or not found[1]:
+        check.critical(f"no configuration archive config_YYYYmmdd_HHMMSS.tar.gz in {backups.config_dir}")
+        return
+    now, files = found
+    newest = files[-1]
+    check.measure("age", newest.age(now), label=f"newest configuration archive {newest.name} age")
+    rc, out, err = run_bounded(host, probe.tar_list_command(f"{backups.config_dir.rstrip('/')}/{newest.name}"), timeout)
+    check.attach(f"tar -tzf {newest.name}", out + err)
+    if rc != 0:
+        check.critical(
+            f"{newest.name} cannot be read: {err.strip().splitlines()[0] if err.strip() else f'tar exit {rc}'}"
+        )
+        return
+    missing = probe.missing_members(out, backups.config_files)
+    if missing:
+        check.critical(f"{newest.name} lacks {', '.join(missing)}")
+    else:
+        check.ok(f"{newest.name} holds all {len(backups.config_files)} listed files")
+
+
+@pytest.mark.monthly
+@pytest.mark.drill
+@pytest.mark.timeout(3900)
+@check("backups.restore_drill", "The newest backup restores into a scratch database, with its rows and alembic head")
+def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    env = _environment(request)
+    if backups.drill_dsn is None:
+        pytest.skip("no drill server in this environment ([backups] drill_dsn is not set)")
+    _now, files = _daily(host, check, backups, env.command_timeout)
+    if not files:
+        return
+    newest = files[-1]
+    path = f"{backups.dir.rstrip('/')}/{newest.name}"
+    _rc, out, err = run_bounded(host, probe.integrity_command(path), SCAN_TIMEOUT)
+    try:
+        found = probe.parse_integrity(out)
+    except ValueError:
+        raise unknown(f"{check.target}: cannot inspect {path}: {(err or out).strip()[:200]}") from None
+    if found.format not in ("custom", "plain"):
+        check.critical(f"{newest.name} cannot be restored: it is {found.format}")
+        return
+    try:
+        result = run_drill(
+            lambda command, timeout: run_bounded(host, command, timeout),
+            backup_path=path,
+            fmt=found.format,
+            gzipped=found.gzipped,
+            drill_dsn=backups.drill_dsn,
+            production_dsn=env.postgres.dsn if env.postgres else None,
+            tables=list(backups.tables),
+            timeout=backups.drill_timeout,
+            connect_timeout=env.connect_timeout,
+        )
+    except DrillRefused as exc:
+        raise unknown(f"{check.target}: {exc}") from None
+    except Exception as exc:  # the drill server: unreachable, refused CREATE DATABASE
+        raise unknown(
+            f"{check.target}: restore drill could not run: {str(exc).strip().splitlines()[0][:200]}"
+        ) from None
+    if result.restore_seconds is not None:
+        check.record("restore_time", round(result.restore_seconds, 2), "s")
+    if result.error:
+        check.critical(f"{newest.name} did not restore into scratch database {result.database}: {result.error}")
+        return
+    for table, minimum in backups.tables.items():
+        count = result.counts.get(table, -1)
+        check.record(f"rows {table}", count)
+        if count < 0:
+            check.critical(f"restored {newest.name} has no table {table}")
+        elif count < minimum:
+            check.critical(f"restored {newest.name}: {table} has {count} rows, expected at least {minimum}")
+    expected = env.postgres.alembic_head if env.postgres else None
+    if expected and result.alembic_head != expected:
+        check.critical(f"restored {newest.name}: alembic head {result.alembic_head} != expected {expected}")
+    counts = ", ".join(f"{t} {n}" for t, n in result.counts.items())
+    check.ok(
+        f"{newest.name} restored in {format_quantity(result.restore_seconds or 0, 's')} into {result.database} "
+        f"(dropped): {counts}; alembic head {result.alembic_head}"
+    )

@@ -1,0 +1,171 @@
+"""S3 as the backup checks and actions reach it: a boto3 client with bounded timeouts, listings
+and the facts judged (size, sha256 kept in metadata, age, lifecycle rules). No pytest here.
+
+The ETag is not always an MD5 (multipart uploads end in `-N`, SSE-KMS ETags are opaque): a copy
+is compared by size and by the sha256 the uploader keeps in the object's metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+SHA256_METADATA = "sha256"  # x-amz-meta-sha256, written by actions/backups.py
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str  # without leading or trailing slash ("" for the bucket root)
+
+    @classmethod
+    def parse(cls, url: str) -> S3Location:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
+        return cls(parts.netloc, parts.path.strip("/"))
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    @property
+    def list_prefix(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def make_client(
+    *,
+    endpoint_url: str | None,
+    region: str,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+) -> Any:
+    """A client that fails in bounded time: botocore's defaults are 60 s and several retries.
+
+    Checksums only when an operation requires them: S3-compatible stores (older MinIO, Ceph)
+    reject the CRC headers boto3 >= 1.36 sends by default.
+    """
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": 1, "mode": "standard"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the S3 error code and message, or the connection failure; never credentials."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = error.get("Message") or ""
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied", "ExpiredToken"):
+            return f"S3 refused the credentials ({code}){': ' + message if message else ''}"
+        return f"{code}: {message}".rstrip(": ")
+    if isinstance(exc, BotoCoreError):
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, OSError) and cause.strerror:
+                return cause.strerror[0].lower() + cause.strerror[1:]
+            cause = cause.__cause__ or cause.__context__
+        return str(exc).split(': "')[0]
+    return str(exc)
+
+
+class S3Unavailable(ConnectionError):
+    """S3 could not be read; the message is `describe_error`'s one line."""
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    last_modified: dt.datetime
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
+def list_objects(client: Any, location: S3Location) -> list[S3Object]:
+    """Objects directly under the prefix (one request per 1000 keys)."""
+    found: list[S3Object] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=location.bucket, Prefix=location.list_prefix, Delimiter="/"
+        ):
+            for item in page.get("Contents", []):
+                found.append(S3Object(item["Key"], int(item["Size"]), item["LastModified"]))
+    except (ClientError, BotoCoreError) as exc:
+        raise S3Unavailable(describe_error(exc)) from None
+    return found
+
+
+def probe(client: Any, location: S3Location) -> None:
+    """One cheap authenticated request: raises S3Unavailable with the reason."""
+    try:
+        client.list_objects_v2(Bucket=location.bucket, Prefix=location.list_prefix, MaxKeys=1)
+    except (ClientError, BotoCoreError) as exc:
+        raise S3Unavailable(describe_error(exc)) from None
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    last_modified: dt.datetime
+    sha256: str | None
+    etag: str
+
+
+def head_object(client: Any, location: S3Location, name: str) -> ObjectHead | None:
+    """The object's size, age and kept sha256; None when there is no such object."""
+    try:
+        head = client.head_object(Bucket=location.bucket, Key=location.key(name))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise S3Unavailable(describe_error(exc)) from None
+    except BotoCoreError as exc:
+        raise S3Unavailable(describe_error(exc)) from None
+    metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+    return ObjectHead(
+        int(head["ContentLength"]), head["LastModified"], metadata.get(SHA256_METADATA), head.get("ETag", "")
+    )
+
+
+def lifecycle_rules(client: Any, location: S3Location) -> list[dict[str, Any]]:
+    """Enabled lifecycle rules with an expiration that apply to the prefix."""
+    try:
+        rules = client.get_bucket_lifecycle_configuration(Bucket=location.bucket).get("Rules", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+            return []
+        raise S3Unavailable(describe_error(exc)) from None
+    except BotoCoreError as exc:
+        raise S3Unavailable(describe_error(exc)) from None
+    covering = []
+    for rule in rules:
+        if rule.get("Status") != "Enabled" or "Expiration" not in rule:
+            continue
+        rule_filter = rule.get("Filter", {})
+        prefix = rule_filter.get("Prefix", rule_filter.get("And", {}).get("Prefix", rule.get("Prefix", "")))
+        if location.list_prefix.startswith(prefix or ""):
+            covering.append(rule)
+    return covering

@@ -1,0 +1,172 @@
+"""The backup actions, alone: rotate_backups keeps the newest N even when every backup is past
+retention, never touches a name outside the pattern or anything behind a symlink, and cleans S3
+the same way; run_backup takes a real pg_dump -Fc of the sandbox, verifies it, uploads it with
+its sha256, and the checks accept the result (custom format .dump layout)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from actions.backups import Aged, RotateBackups, RunBackup, select_expired
+from fixtures.config import BackupsConfig
+from fixtures.hosts import run_bounded
+from probes.backups import daily_name
+from probes.s3 import make_client
+from sandbox import Sandbox
+from tests.conftest import RunChecks
+
+DAY = 86400.0
+PATTERN = daily_name("sergas_prod_")
+LOCAL = testinfra.get_host("local://")
+
+
+def run(command: str, timeout: float) -> tuple[int, str, str]:
+    return run_bounded(LOCAL, command, timeout)
+
+
+def stamp(days_ago: float, now: dt.datetime) -> str:
+    return f"sergas_prod_{now - dt.timedelta(days=days_ago):%Y%m%d_%H%M%S}.sql.gz"
+
+
+def test_every_backup_past_retention_keeps_the_newest_n() -> None:
+    now = dt.datetime.now(dt.UTC)
+    items = [Aged(stamp(d, now), d * DAY, now.timestamp() - d * DAY) for d in range(40, 60)]
+    deleted = select_expired(items, 30 * DAY, 7, PATTERN)
+    kept = {i.name for i in items} - {i.name for i in deleted}
+    assert kept == {stamp(d, now) for d in range(40, 47)}, "the seven newest stay, however old"
+    assert len(deleted) == 13
+    assert select_expired(items[:7], 30 * DAY, 7, PATTERN) == []
+
+
+def test_names_outside_the_pattern_are_never_selected_nor_counted() -> None:
+    now = dt.datetime.now(dt.UTC)
+    strangers = [
+        "notes.txt",
+        "sergas_prod_latest.dump",
+        "sergas_prod_20200101_000000.dump.bak",
+        "other_20200101_000000.dump",
+    ]
+    items = [Aged(n, 999 * DAY, 0) for n in strangers] + [Aged(stamp(d, now), d * DAY, -d) for d in (50, 51)]
+    assert [i.name for i in select_expired(items, 30 * DAY, 1, PATTERN)] == [stamp(51, now)]
+
+
+def _config(directory: Path, s3: str | None = None, **overrides: Any) -> BackupsConfig:
+    return BackupsConfig(dir=str(directory), s3=s3, **overrides)
+
+
+def test_rotate_local_folder(tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    folder, outside = tmp_path / "database", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    for days in range(1, 45, 3):  # 15 backups, 5 of them older than 30 days
+        path = folder / stamp(days, now)
+        path.write_bytes(b"x")
+        os.utime(path, (now.timestamp() - days * DAY,) * 2)
+    precious = outside / stamp(100, now)  # an old backup outside, reached through a symlink
+    precious.write_bytes(b"keep")
+    os.utime(precious, (now.timestamp() - 100 * DAY,) * 2)
+    (folder / stamp(101, now)).symlink_to(precious)
+    stranger = folder / "sergas_prod_manual_copy.sql.gz"
+    stranger.write_bytes(b"x")
+    os.utime(stranger, (now.timestamp() - 200 * DAY,) * 2)
+    (folder / "sergas_prod_20200101_000000.dump.d").mkdir()
+
+    action = RotateBackups(run=run, backups=_config(folder), s3_client=None, environment="test", target="localhost")
+    plan = action.plan()
+    assert plan == [f"delete {folder}/{stamp(d, now)} ({d} days old) on localhost" for d in (31, 34, 37, 40, 43)]
+    outcome = action.apply()
+    assert outcome.error is None and len(outcome.done) == 5, outcome
+    left = sorted(p.name for p in folder.iterdir())
+    assert stamp(101, now) in left and precious.read_bytes() == b"keep", "symlinks and their targets are untouched"
+    assert stranger.name in left and "sergas_prod_20200101_000000.dump.d" in left
+    assert action.plan() == [], "idempotent: nothing left to do"
+    assert not list(folder.glob(".sergas-*.lock")), "the lock is released"
+
+
+def test_rotate_refuses_a_held_lock_and_a_symlinked_folder(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    held = RotateBackups(run=run, backups=_config(tmp_path / "real"), s3_client=None, environment="t", target="h")
+    (tmp_path / "real" / ".sergas-rotate_backups.lock").mkdir()
+    assert "another run holds the rotate_backups lock" in (held.apply().error or "")
+    linked = RotateBackups(run=run, backups=_config(tmp_path / "link"), s3_client=None, environment="t", target="h")
+    with pytest.raises(Exception, match="is a symlink"):
+        linked.plan()
+
+
+def _s3(sandbox: Sandbox) -> Any:
+    state = sandbox.require_state()
+    return make_client(
+        endpoint_url=state.s3_endpoint,
+        region="eu-west-1",
+        access_key_id=state.s3_access_key_id,
+        secret_access_key=state.s3_secret_access_key,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+
+
+def test_rotate_s3_keeps_the_newest_n(sandbox: Sandbox, tmp_path: Path) -> None:
+    client, prefix = _s3(sandbox), f"actions-test-{secrets.token_hex(4)}"
+    now = dt.datetime.now(dt.UTC)
+    names = [stamp(d, now) for d in range(95, 105)]  # every one past 90 days
+    for name in [*names, "readme.txt"]:
+        client.put_object(Bucket="sergas-backups", Key=f"{prefix}/{name}", Body=b"x")
+    config = _config(tmp_path / "none", s3=f"s3://sergas-backups/{prefix}", keep_newest=3)
+    action = RotateBackups(run=run, backups=config, s3_client=client, environment="t", target="localhost")
+    assert action.plan() == [
+        f"delete s3://sergas-backups/{prefix}/{stamp(d, now)} ({d} days old)" for d in range(98, 105)
+    ]
+    assert action.apply().error is None
+    left = sorted(o["Key"] for o in client.list_objects_v2(Bucket="sergas-backups", Prefix=f"{prefix}/")["Contents"])
+    assert left == sorted(f"{prefix}/{n}" for n in [*names[:3], "readme.txt"])
+    client.delete_objects(Bucket="sergas-backups", Delete={"Objects": [{"Key": k} for k in left]})
+
+
+def test_run_backup_dumps_verifies_uploads_and_the_checks_accept_it(sandbox: Sandbox, run_checks: RunChecks) -> None:
+    state = sandbox.require_state()
+    folder = state.root / "backups" / "database"
+    config = BackupsConfig(dir=str(folder), s3="s3://sergas-backups/database")
+    client = _s3(sandbox)
+    action = RunBackup(
+        run=run,
+        backups=config,
+        dsn=state.pg_superuser_dsn,
+        s3_client=client,
+        environment="demo",
+        target="localhost",
+        now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+    )
+    partial = f"{folder}/.{action.name}.partial"
+    assert action.plan() == [
+        f"pg_dump -Fc postgres@{state.root}/pgsock:{state.pg_port}/sergas -f {partial} on localhost",
+        f"verify {folder}/.{action.name}.partial on localhost: pg_restore --list and a full read",
+        f"rename it to {folder}/{action.name}",
+        f"upload it to s3://sergas-backups/database/{action.name} with its sha256 in x-amz-meta-sha256",
+    ]
+    key = f"database/{action.name}"
+    try:
+        outcome = action.apply()
+        assert outcome.error is None, outcome
+        assert re.fullmatch(r"verified \S+\.dump: \d+ TOC entries, 5 tables with data", outcome.done[1])
+        data = (folder / action.name).read_bytes()
+        assert data.startswith(b"PGDMP")
+        head = client.head_object(Bucket="sergas-backups", Key=key)
+        assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+        checked = run_checks("backups/test_backups.py", args=("-k", "integrity or offsite_copy or latest_age"))
+        assert {c["status"] for c in checked.summary["checks"]} == {"ok"}, checked.output
+        assert f"{action.name} (" in checked.message("backups.integrity")
+        assert "pg_dump -Fc custom format written to a file (.dump)" in checked.message("backups.integrity")
+    finally:
+        (folder / action.name).unlink(missing_ok=True)
+        client.delete_object(Bucket="sergas-backups", Key=key)
