@@ -76,3 +76,12 @@ def test_readme_catalogue_is_current() -> None:
 
     readme = README.read_text()
     assert readme == readme_with(markdown(collect()), readme), "run `make catalogue` and commit README.md"
+
+
+def test_threshold_for_no_check_is_refused(suite: RunChecks) -> None:
+    """Over the whole suite, a threshold naming no check is a typo, and the error says the likely one."""
+    env = MINIMAL + '[thresholds."host.disk_spce"]\nwarning = 70\n'
+    run = suite(env=env, args=("--co",))
+    assert run.result.ret == pytest.ExitCode.OK, "collect-only judges nothing"
+    run = suite(env=env)
+    assert_usage_error(run, 'environment broken: thresholds."host.disk_spce" names no check (did you mean host.disk_space?)')

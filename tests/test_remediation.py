@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis as redis_py
 
@@ -170,3 +171,127 @@ def test_clean_old_logs_spares_symlinks_and_open_files(run_checks: RunChecks, sa
         holder.kill()
         link.unlink()
         held.unlink()
+
+
+def pg_stat(sandbox: Sandbox, sql: str, *params: object) -> tuple[Any, ...] | None:
+    with psycopg.connect(sandbox.require_state().pg_superuser_dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def test_vacuum_analyze(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    with sandbox.faults.dead_tuples_table() as table:
+        args = ("-k", "dead_tuples")
+        planned = run_checks("postgres/test_postgres_maintenance.py", args=args)
+        assert planned.status("postgres.dead_tuples") == "critical"
+        assert f"would run VACUUM (ANALYZE) {table} on " in planned.output
+        stats = "SELECT n_dead_tup, last_vacuum FROM pg_stat_user_tables WHERE relid = %s::regclass"
+        dead, vacuumed = pg_stat(sandbox, stats, table) or (0, None)
+        assert dead > 0 and vacuumed is None, "without --remediate nothing changes"
+
+        applied = run_checks("postgres/test_postgres_maintenance.py", args=(*args, "--remediate=vacuum_analyze"))
+        assert applied.status("postgres.dead_tuples") == "ok", applied.output
+        assert applied.checks("postgres.dead_tuples")[0]["before"]["status"] == "critical"
+        [line] = audit_lines(applied)
+        assert line["decision"] == "applied" and line["steps"] == [f"VACUUM (ANALYZE) {table} on {line['target']}"]
+        dead, vacuumed = pg_stat(sandbox, stats, table) or (1, None)
+        assert dead == 0 and vacuumed is not None
+
+        again = run_checks("postgres/test_postgres_maintenance.py", args=(*args, "--remediate=vacuum_analyze"))
+        assert again.status("postgres.dead_tuples") == "ok" and audit_lines(again) == []
+
+
+def test_cancel_long_queries_only_when_named(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """A real pg_sleep held by a session; the thresholds come down to seconds so the test need not wait 15 min."""
+    env = environment_text('[thresholds."postgres.long_running_queries"]\nwarning = "1s"\ncritical = "2s"\n')
+    active = "SELECT state FROM pg_stat_activity WHERE pid = %s"
+    with sandbox.faults.long_running_query() as pid:
+        time.sleep(2.5)
+        planned = run_checks("postgres/test_postgres_activity.py", env=env, args=("-k", "long_running"))
+        assert planned.status("postgres.long_running_queries") == "critical"
+        assert f"would run SELECT pg_cancel_backend({pid}) on " in planned.output
+
+        safe = run_checks("postgres/test_postgres_activity.py", env=env, args=("-k", "long_running", "--remediate=safe"))
+        assert safe.status("postgres.long_running_queries") == "critical"
+        [line] = audit_lines(safe)
+        assert line["decision"] == "refused"
+        assert "cancel_long_queries is disruptive: it runs only when named" in line["result"]
+        assert (pg_stat(sandbox, active, pid) or ("",))[0] == "active", "--remediate=safe cancels nothing"
+
+        named = ("-k", "long_running", "--remediate=cancel_long_queries")
+        applied = run_checks("postgres/test_postgres_activity.py", env=env, args=named)
+        assert applied.status("postgres.long_running_queries") == "ok", applied.output
+        [line] = audit_lines(applied)
+        assert line["steps"] == [f"SELECT pg_cancel_backend({pid}) on {line['target']} -- sergas"]
+        assert (pg_stat(sandbox, active, pid) or ("",))[0] != "active"
+
+        again = run_checks("postgres/test_postgres_activity.py", env=env, args=named)
+        assert again.status("postgres.long_running_queries") == "ok" and audit_lines(again) == []
+
+
+def test_run_backup_when_the_newest_is_too_old(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    check = ("backups/test_backups.py",)
+    args = ("-k", "latest_age")
+    created: list[Path] = []
+    with sandbox.faults.backup_too_old(48):
+        planned = run_checks(*check, args=args)
+        assert planned.status("backups.latest_age") == "critical"
+        assert "would run " in planned.output and "pg_dump" in planned.output
+        applied = run_checks(*check, args=(*args, "--remediate=run_backup"))
+        try:
+            assert applied.status("backups.latest_age") == "ok", applied.output
+            [line] = audit_lines(applied)
+            assert line["decision"] == "applied", line
+            created = [Path(w) for step in line["steps"] for w in step.split() if w.startswith("/") and w.endswith(".dump")]
+            assert created and all(p.exists() for p in created), line["steps"]
+        finally:
+            for path in created:
+                path.unlink(missing_ok=True)
+
+
+def test_rotate_backups_when_retention_was_not_applied(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    args = ("-k", "retention")
+    with sandbox.faults.retention_not_applied():
+        planned = run_checks("backups/test_backups.py", args=args)
+        assert planned.status("backups.local_retention") == "warning"
+        assert planned.status("backups.s3_retention") == "warning"
+        applied = run_checks("backups/test_backups.py", args=(*args, "--remediate=rotate_backups"))
+        assert applied.status("backups.local_retention") == "ok", applied.output
+        assert applied.status("backups.s3_retention") == "ok", applied.output
+        deleted = [step for line in audit_lines(applied) for step in line["steps"]]
+        assert len(deleted) == 20, deleted
+        again = run_checks("backups/test_backups.py", args=(*args, "--remediate=rotate_backups"))
+        assert audit_lines(again) == []
+
+
+def test_expire_sessions_and_delete_only_when_named(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    client = redis_py.Redis.from_url(sandbox.require_state().redis_url, decode_responses=True)
+    check = "redis/test_maintenance.py"
+    with sandbox.faults.redis_keys_without_ttl(5) as keys:
+        planned = run_checks(check)
+        assert planned.status("redis.sessions_without_ttl") == "warning"
+        assert "would run EXPIRE <key> 3600 on " in planned.output
+        assert [client.ttl(k) for k in keys] == [-1] * 5, "the audit changes nothing"
+
+        safe = run_checks(check, args=("--remediate=safe",))
+        assert safe.status("redis.sessions_without_ttl") == "ok", safe.output
+        decisions = {line["action"]: line["decision"] for line in audit_lines(safe)}
+        assert decisions == {"expire_sessions": "applied", "delete_stale_sessions": "refused"}
+        assert all(0 < client.ttl(k) <= 3600 for k in keys), "given the session TTL, not deleted"
+        assert client.exists(*keys) == 5
+
+        again = run_checks(check, args=("--remediate=safe",))
+        assert again.status("redis.sessions_without_ttl") == "ok" and audit_lines(again) == []
+
+
+def test_redis_config_is_disruptive(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    client = redis_py.Redis.from_url(sandbox.require_state().redis_url, decode_responses=True)
+    check = ("redis/test_optimization.py",)
+    with sandbox.faults.redis_eviction_policy("noeviction"):
+        safe = run_checks(*check, args=("-k", "eviction", "--remediate=safe"))
+        assert safe.status("redis.eviction_policy") == "critical"
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        named = run_checks(*check, args=("-k", "eviction", "--remediate=redis_config"))
+        assert named.status("redis.eviction_policy") == "ok", named.output
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
+        [line] = audit_lines(named)
+        assert line["steps"] == ["CONFIG SET maxmemory-policy allkeys-lru"]
