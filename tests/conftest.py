@@ -21,21 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_ENV = (ROOT / "environments" / "demo.toml").read_text()
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    """The demo sandbox, started once; runs of the suite attach to it via SERGAS_SANDBOX_STATE."""
+def running_sandbox() -> Iterator[Sandbox]:
+    """A started sandbox whose SANDBOX_* variables runs of the suite see while it lives."""
     box = Sandbox()
     state = box.start()
     saved = {k: os.environ.get(k) for k in [STATE_VAR, *state.env_vars()]}
     os.environ[STATE_VAR] = str(state.state_file)
     os.environ.update(state.env_vars())
-    yield box
-    box.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    try:
+        yield box
+    finally:
+        box.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The demo sandbox, started once; runs of the suite attach to it via SERGAS_SANDBOX_STATE.
+
+    A test module whose checks read cumulative state (Prometheus' 5-minute windows,
+    pg_stat_statements) that other modules' faults leave behind overrides it with its own:
+    `sandbox = pytest.fixture(scope="module")(running_sandbox)`.
+    """
+    yield from running_sandbox()
 
 
 @dataclass

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from tests.conftest import DEMO_ENV, RunChecks, environment_text
+from tests.conftest import DEMO_ENV, RunChecks, environment_text, running_sandbox
+
+# Its own sandbox: pg_stat_statements and table statistics keep what other modules' faults did.
+sandbox = pytest.fixture(scope="module")(running_sandbox)
 
 POSTGRES_IDS = {
     "postgres.long_running_queries",

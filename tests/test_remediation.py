@@ -107,10 +107,6 @@ def test_xdist_run_applies_once(run_checks: RunChecks, sandbox: Sandbox, stale_s
     assert [line["action"] for line in audit_lines(run)] == ["revoke_sessions"]
 
 
-def with_log_dir(env: str) -> str:
-    return env.replace('source = "file"', 'source = "file"\ndir = "${SANDBOX_LOG_DIR}"', 1)
-
-
 def aged(path: Path, days: float) -> Path:
     past = time.time() - days * 86400
     os.utime(path, (past, past))
@@ -130,20 +126,19 @@ def old_logs(sandbox: Sandbox) -> Iterator[list[Path]]:
 
 
 def test_clean_old_logs(run_checks: RunChecks, old_logs: list[Path]) -> None:
-    env = with_log_dir(environment_text())
-    planned = run_checks("maintenance", env=env)
+    planned = run_checks("maintenance")
     assert planned.status("logs.retention") == "warning"
     assert "log files in" in planned.message("logs.retention") and "older than 30d = 2" in planned.message("logs.retention")
     assert all(p.exists() for p in old_logs)
     assert f"would run rm {old_logs[0].parent}/worker.log on localhost (older than 30d)" in planned.output
 
-    applied = run_checks("maintenance", env=env, args=("--remediate=clean_old_logs",))
+    applied = run_checks("maintenance", args=("--remediate=clean_old_logs",))
     assert applied.status("logs.retention") == "ok"
     assert not any(p.exists() for p in old_logs)
     assert sorted(audit_lines(applied)[0]["steps"]) == sorted(
         f"rm {p.parent}/{p.name} on localhost" for p in old_logs
     )
-    again = run_checks("maintenance", env=env, args=("--remediate=clean_old_logs",))
+    again = run_checks("maintenance", args=("--remediate=clean_old_logs",))
     assert again.status("logs.retention") == "ok" and audit_lines(again) == []
 
 
@@ -161,7 +156,7 @@ def test_clean_old_logs_spares_symlinks_and_open_files(run_checks: RunChecks, sa
     holder = subprocess.Popen(["sh", "-c", f"exec 3>>{held}; sleep 120"])
     try:
         time.sleep(0.3)
-        run = run_checks("maintenance", env=with_log_dir(environment_text()), args=("--remediate=clean_old_logs",))
+        run = run_checks("maintenance", args=("--remediate=clean_old_logs",))
         assert outside.exists() and link.is_symlink() and held.exists()
         [line] = audit_lines(run)
         assert line["steps"] == []

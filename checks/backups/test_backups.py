@@ -69,7 +69,9 @@ def _daily(host: Host, check: CheckRun, backups: BackupsConfig, timeout: float) 
 
 @pytest.mark.daily
 @pytest.mark.gate
-@check("backups.latest_age", "The newest database backup is recent", age=Limit(None, 26 * HOUR, "s"))
+@check(
+    "backups.latest_age", "The newest database backup is recent", age=Limit(None, 26 * HOUR, "s"), offers=(RunBackup,)
+)
 def test_latest_age(
     host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
 ) -> None:
@@ -195,6 +197,7 @@ def test_offsite_copy(
     "backups.local_retention",
     "Nothing older than the local retention remains, and the newest are kept",
     expired=Limit(1, None),
+    offers=(RotateBackups,),
 )
 def test_local_retention(
     host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
@@ -223,6 +226,7 @@ def test_local_retention(
     "backups.s3_retention",
     "Nothing older than the S3 retention remains, and a lifecycle rule covers the prefix",
     expired=Limit(1, None),
+    offers=(RotateBackups,),
 )
 def test_s3_retention(
     backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, remediation: Remediation, environment: Environment

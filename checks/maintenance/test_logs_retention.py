@@ -19,7 +19,7 @@ from probes.host import old_logs_command, parse_old_logs
 pytestmark = [pytest.mark.weekly, pytest.mark.logs, pytest.mark.hosts("app")]
 
 
-@check("logs.retention", "No log file older than the retention is left in the log folder", old_files=Limit(1, None))
+@check("logs.retention", "No log file older than the retention is left in the log folder", old_files=Limit(1, None), offers=(CleanOldLogs,))
 def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest) -> None:
     env = get_environment(request.config)
     if env is None or env.logs is None or env.logs.dir is None:

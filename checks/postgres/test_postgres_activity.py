@@ -32,6 +32,7 @@ def _say_hidden(check: CheckRun, postgres: psycopg.Connection) -> None:
     "postgres.long_running_queries",
     "Statements running longer than the threshold (pg_stat_activity, from query_start)",
     duration=Limit(300, 900, "s"),
+    offers=(CancelLongQueries,),
 )
 def test_long_running_queries(
     postgres: psycopg.Connection, check: CheckRun, remediation: Remediation, environment: Environment

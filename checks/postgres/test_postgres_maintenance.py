@@ -34,6 +34,7 @@ def _age(t: TableActivity, vacuum: bool) -> str:
     "Tables with writes not vacuumed (or analyzed) for longer than the threshold",
     vacuum=Limit(7 * DAY, 30 * DAY, "s"),
     analyze=Limit(7 * DAY, 30 * DAY, "s"),
+    offers=(VacuumAnalyze,),
 )
 def test_vacuum_recency(
     postgres: psycopg.Connection, check: CheckRun, remediation: Remediation, environment: Environment
@@ -99,6 +100,7 @@ def offer_vacuum(
     "postgres.dead_tuples",
     "Tables past autovacuum's own trigger (threshold + scale factor x reltuples), by dead share",
     share=Limit(20, 50, "%"),
+    offers=(VacuumAnalyze,),
 )
 def test_dead_tuples(
     postgres: psycopg.Connection, check: CheckRun, remediation: Remediation, environment: Environment

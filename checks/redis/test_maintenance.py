@@ -27,6 +27,7 @@ SAMPLES = 3  # key names in the message; the evidence lists up to 100
     "redis.sessions_without_ttl",
     "Redis session keys without a TTL (SCAN + pipelined TTL)",
     keys=Limit(1, 100),
+    offers=(ExpireSessions, DeleteStaleSessions),
 )
 def test_sessions_without_ttl(
     redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation, environment: Environment

@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.users]
     "users.disabled_sessions",
     "Disabled users have no sessions left in Redis (session:user:<id>:*)",
     sessions=Limit(None, 1, ""),
+    offers=(RevokeSessions,),
 )
 def test_disabled_users_have_no_sessions(
     postgres: psycopg.Connection,
