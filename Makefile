@@ -3,7 +3,7 @@ PYTEST := .venv/bin/pytest
 # Bytecode caching keeps each pytest start (the tests start many) near one second.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo test catalogue bench bootstrap
+.PHONY: demo test catalogue bench bootstrap lint
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -24,3 +24,8 @@ catalogue: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/daily.py
+
+## Static checks of the suite's own code.
+lint: bootstrap
+	.venv/bin/ruff check fixtures actions probes sandbox
+	.venv/bin/mypy fixtures actions probes

@@ -148,7 +148,7 @@ class RotateBackups(Action):
             lock = host_lock(self.run, self.directory, self.id) if self.run else contextlib.nullcontext()
             with lock:
                 local, remote = self.selection()  # again, under the lock
-                if local:
+                if local and self.run is not None:
                     names = " ".join(shlex.quote(i.name) for i in local)
                     # cd -P: the real folder; rm never follows a symlink (it would remove the link).
                     rc, _out, err = self.run(

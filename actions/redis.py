@@ -47,7 +47,7 @@ def locked(client: redis_py.Redis, name: str, wait_s: float = 60.0) -> Iterator[
         client.eval(_RELEASE, 1, key, token)
 
 
-def _per_key(client: redis_py.Redis, script: str, keys: list[str], *args: object) -> list[str]:
+def _per_key(client: redis_py.Redis, script: str, keys: list[str], *args: str | int) -> list[str]:
     """Run `script` on each key in pipelined batches; the keys it acted on."""
     sha = client.script_load(script)
     acted = []
