@@ -225,7 +225,8 @@ class BackupFaults:
 
     @contextmanager
     def s3_stopped(self) -> Iterator[None]:
-        """The S3 endpoint down (connection refused); started again on the same port."""
+        """The S3 endpoint down (connection refused); started again on the same port with the same
+        bucket, objects, lifecycle rule and key (sandbox/s3.py keeps them across the restart)."""
         self.sandbox.stop_component("s3")
         try:
             yield

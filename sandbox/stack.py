@@ -217,7 +217,7 @@ class Sandbox:
             except BaseException as exc:
                 redis_error.append(exc)
 
-        self.s3 = S3Server()
+        self.s3 = S3Server(root)
         s3_started = start_in_background(self.s3)
         waiter = threading.Thread(target=redis_ready, name="sandbox-redis-ready")
         waiter.start()
@@ -376,8 +376,8 @@ class Sandbox:
             }
             component = components[name]
             if op == "stop":
-                if isinstance(component, RedisServer):
-                    component.stop(save=True)  # keep the keys for the restart
+                if isinstance(component, (RedisServer, S3Server)):
+                    component.stop(save=True)  # keep the keys / the bucket's objects for the restart
                 else:
                     component.stop()
             elif op == "start":
@@ -396,7 +396,7 @@ class Sandbox:
             "redis": self.redis.pid if self.redis.is_running() else None,
             "app": self.app.pid if self.app.is_running() else None,
         }
-        for name, server in (("prometheus", self.prometheus), ("alertmanager", self.alertmanager)):
+        for name, server in (("prometheus", self.prometheus), ("alertmanager", self.alertmanager), ("s3", self.s3)):
             if server is not None:
                 self.state.pids[name] = server.pid if server.is_running() else None
         self.state.save()
