@@ -25,7 +25,7 @@ SAMPLES = 3  # key names in the message; the evidence lists up to 100
 
 @check(
     "redis.sessions_without_ttl",
-    "Redis session keys without a TTL (SCAN + pipelined TTL)",
+    "Redis session keys without a TTL (SCAN, TTL read on the server, read-only)",
     keys=Limit(1, 100),
     offers=(ExpireSessions, DeleteStaleSessions),
 )
