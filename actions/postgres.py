@@ -8,6 +8,7 @@ every object under the lock.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from psycopg import sql
 from actions.base import Action, ActionError, Outcome, Risk
 
 LOCK_WAIT = "60s"
+CANCEL_WAIT_S = 5
 
 
 @contextmanager
@@ -118,8 +120,24 @@ class CancelLongQueries(Action):
                 ).fetchone()
                 if row is None:
                     outcome.skipped.append(f"pid {s.pid}: finished, or not an ordinary client statement")
-                elif row[0]:
+                elif row[0] and self._ended(conn, s):
                     outcome.done.append(f"SELECT pg_cancel_backend({s.pid}) on {self.target} -- {s.user}")
+                elif row[0]:
+                    outcome.error = f"pid {s.pid}: cancel sent, still running after {CANCEL_WAIT_S}s"
                 else:
                     outcome.skipped.append(f"pid {s.pid}: cancel refused by the server")
         return outcome
+
+    @staticmethod
+    def _ended(conn: psycopg.Connection, s: RunawayStatement) -> bool:
+        """pg_cancel_backend only signals: wait (bounded) until the statement has really stopped."""
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while time.monotonic() < deadline:
+            still = conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND query_start = %s AND state NOT LIKE 'idle%%'",
+                (s.pid, s.started),
+            ).fetchone()
+            if still is None:
+                return True
+            time.sleep(0.05)
+        return False

@@ -111,7 +111,9 @@ def test_table_with_autovacuum_off_and_many_updates(run_checks: RunChecks, sandb
         run = run_checks("postgres/test_postgres_maintenance.py", env=env)
     assert run.status("postgres.dead_tuples") == "critical"
     assert re.search(
-        rf"{table} dead rows = 75% \(30000 dead, 10000 live, autovacuum trigger 2050, autovacuum off\) >= critical 50%",
+        # n_live_tup is ANALYZE's estimate from sampled pages: dead rows skew it, so not exact here.
+        rf"{table} dead rows = \d+(\.\d+)?% \(30000 dead, \d+ live, autovacuum trigger \d+, autovacuum off\)"
+        r" >= critical 50%",
         run.message("postgres.dead_tuples"),
     ), run.message("postgres.dead_tuples")
     assert run.status("postgres.vacuum_recency") == "critical"
