@@ -68,6 +68,7 @@ CHECKS: dict[str, Callable[[psycopg.Connection[Any]], object]] = {
     "postgres.table_sizes": probes.largest_tables,
     "postgres.vacuum_recency / dead_tuples": probes.table_activity,
     "postgres.bloat": probes.bloat_estimates,
+    "postgres.bloat, no size floor (worst case)": lambda c: probes.bloat_estimates(c, min_pages=1),
     "postgres.unused_indexes": lambda c: (probes.statistics_age(c), probes.unused_and_invalid_indexes(c)),
     "postgres.missing_indexes": lambda c: probes.sequentially_scanned_tables(c, 10 * 1024**2, 10),
     "postgres.slow_statements": probes.statements,

@@ -13,7 +13,15 @@ from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
 from fixtures.status import Limit, Measurement, Status
 from fixtures.units import format_quantity
-from probes.postgres import Bloat, TableActivity, bloat_estimates, frozen_ages, server_now, table_activity
+from probes.postgres import (
+    BLOAT_MIN_PAGES,
+    Bloat,
+    TableActivity,
+    bloat_estimates,
+    frozen_ages,
+    server_now,
+    table_activity,
+)
 
 pytestmark = [pytest.mark.postgres]
 
@@ -157,7 +165,11 @@ def _bloat_status(b: Bloat, wasted: Limit, share: Limit) -> tuple[Status, float 
     share=Limit(20, 50, "%"),
 )
 def test_bloat(postgres: psycopg.Connection, check: CheckRun) -> None:
-    estimates = [b for b in bloat_estimates(postgres) if not b.is_na]
+    candidates = bloat_estimates(postgres)
+    if not candidates:
+        check.ok(f"no table or index of {BLOAT_MIN_PAGES} pages or more: none large enough to hold bloat")
+        return
+    estimates = [b for b in candidates if not b.is_na]
     if not estimates:
         check.unknown("no table or index has statistics to estimate bloat from (run ANALYZE)")
         return
