@@ -21,8 +21,15 @@ class CleanOldLogs(Action):
     risk = Risk.SAFE
 
     def __init__(
-        self, *, host: Host, directory: str, files: list[str], retention_days: int,
-        journald: bool, environment: str, target: str,
+        self,
+        *,
+        host: Host,
+        directory: str,
+        files: list[str],
+        retention_days: int,
+        journald: bool,
+        environment: str,
+        target: str,
     ) -> None:
         super().__init__(environment=environment, target=target)
         bad = [name for name in files if "/" in name or name in ("", ".", "..")]
@@ -32,7 +39,9 @@ class CleanOldLogs(Action):
         self.retention_days, self.journald = retention_days, journald
 
     def plan(self) -> list[str]:
-        steps = [f"rm {self.directory}/{name} on {self.target} (older than {self.retention_days}d)" for name in self.files]
+        steps = [
+            f"rm {self.directory}/{name} on {self.target} (older than {self.retention_days}d)" for name in self.files
+        ]
         if self.journald:
             steps.append(f"journalctl --vacuum-time={self.retention_days}d on {self.target}")
         return steps
@@ -44,8 +53,12 @@ cd -P -- {shlex.quote(self.directory)} || exit 3
 here=$(pwd -P)
 for f in {names}; do
   if [ -L "$f" ] || [ ! -f "$f" ]; then echo "skip $f: gone, or not a regular file"; continue; fi
-  if [ -z "$(find "./$f" -maxdepth 0 -mtime +{int(self.retention_days) - 1})" ]; then echo "skip $f: written since"; continue; fi
-  if find /proc/[0-9]*/fd -maxdepth 1 -lname "$here/$f" 2>/dev/null | grep -q .; then echo "skip $f: held open"; continue; fi
+  if [ -z "$(find "./$f" -maxdepth 0 -mtime +{int(self.retention_days) - 1})" ]; then
+    echo "skip $f: written since"; continue
+  fi
+  if find /proc/[0-9]*/fd -maxdepth 1 -lname "$here/$f" 2>/dev/null | grep -q .; then
+    echo "skip $f: held open"; continue
+  fi
   rm -f -- "./$f" && echo "deleted $f"
 done
 """

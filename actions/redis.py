@@ -21,7 +21,9 @@ BATCH = 1000
 LOCK_TTL_MS = 120_000
 
 # Act only on a key that still has no TTL: a session renewed meanwhile is left alone.
-_EXPIRE_IF_PERSISTENT = "if redis.call('TTL', KEYS[1]) == -1 then return redis.call('EXPIRE', KEYS[1], ARGV[1]) end return 0"
+_EXPIRE_IF_PERSISTENT = (
+    "if redis.call('TTL', KEYS[1]) == -1 then return redis.call('EXPIRE', KEYS[1], ARGV[1]) end return 0"
+)
 _DELETE_IF_PERSISTENT = "if redis.call('TTL', KEYS[1]) == -1 then return redis.call('DEL', KEYS[1]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -109,8 +111,10 @@ class RevokeSessions(Action):
         self.url, self.sessions = url, sessions
 
     def plan(self) -> list[str]:
-        return [f"UNLINK {len(keys)} session key(s) of disabled user {user} on {self.target}"
-                for user, keys in self.sessions.items()]
+        return [
+            f"UNLINK {len(keys)} session key(s) of disabled user {user} on {self.target}"
+            for user, keys in self.sessions.items()
+        ]
 
     def apply(self) -> Outcome:
         client = connect(self.url)
@@ -135,8 +139,10 @@ class RedisConfig(Action):
         self.url, self.settings = url, settings
 
     def plan(self) -> list[str]:
-        return [f"CONFIG SET {name} {value} on {self.target} (runtime only: persist it in redis.conf)"
-                for name, value in self.settings.items()]
+        return [
+            f"CONFIG SET {name} {value} on {self.target} (runtime only: persist it in redis.conf)"
+            for name, value in self.settings.items()
+        ]
 
     def apply(self) -> Outcome:
         client = connect(self.url)

@@ -38,8 +38,8 @@ PREFILTER: dict[Mode, str] = {
 # A log whose first 64 KiB name levels as `level=`/`"level":`/`severity` may write them in lower case.
 _STRUCTURED = "LC_ALL=C grep -q -i -e 'level[\" ]*[=:]' -e severity"
 _ERRORS_FAST = (
-    "{ LC_ALL=C grep -ab --line-buffered -F -e ERROR -- \"$f\" & "
-    "LC_ALL=C grep -ab --line-buffered -F -e CRITICAL -- \"$f\"; wait; } | LC_ALL=C sort -t: -k1,1n -u"
+    '{ LC_ALL=C grep -ab --line-buffered -F -e ERROR -- "$f" & '
+    'LC_ALL=C grep -ab --line-buffered -F -e CRITICAL -- "$f"; wait; } | LC_ALL=C sort -t: -k1,1n -u'
 )
 
 AWK_PROGRAM = r"""
@@ -232,8 +232,8 @@ Source = FileSource | JournalSource
 def count_command(source: Source, mode: Mode, window_s: int, threshold: float = 0) -> str:
     """The one command that counts `mode` lines of the last `window_s` seconds on the host."""
     awk = (
-        f"LC_ALL=C awk -v mode={mode} -v threshold={threshold:g} -v since=\"$since\" -v now=\"$now\" "
-        f"-v tz=\"$(date +%z)\" -v year=\"$(date +%Y)\" {shlex.quote(AWK_PROGRAM)}"
+        f'LC_ALL=C awk -v mode={mode} -v threshold={threshold:g} -v since="$since" -v now="$now" '
+        f'-v tz="$(date +%z)" -v year="$(date +%Y)" {shlex.quote(AWK_PROGRAM)}'
     )
     grep = f"LC_ALL=C grep -a {PREFILTER[mode]}"
     head = f"now=$(date +%s); since=$((now - {int(window_s)})); "
@@ -248,19 +248,19 @@ def count_command(source: Source, mode: Mode, window_s: int, threshold: float = 
         )
     if mode == "errors":  # byte offsets (-b) keep the two greps' lines in file order
         grep = grep.replace("grep -a", "grep -ab", 1)
-        plain = f"if head -c 65536 -- \"$f\" | {_STRUCTURED}; then {grep} -- \"$f\"; else {_ERRORS_FAST}; fi"
+        plain = f'if head -c 65536 -- "$f" | {_STRUCTURED}; then {grep} -- "$f"; else {_ERRORS_FAST}; fi'
         awk = awk.replace("-v mode=", "-v offsets=1 -v mode=", 1)
     else:
-        plain = f"{grep} -- \"$f\""
+        plain = f'{grep} -- "$f"'
     words = [w for f in source.files for w in rotations(f)]
     words += [w for d in source.dirs for w in rotations(d.rstrip("/") + "/*.log")]
     return head + (
-        f"set --; for f in {' '.join(words)}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; "
+        f'set --; for f in {" ".join(words)}; do [ -f "$f" ] && set -- "$@" "$f"; done; '
         "if [ $# -eq 0 ]; then printf '\\036nofiles\\n'; else "
         "stat -c '%Y %s %n' -- \"$@\" | sort -u | sort -n | while read -r m s f; do "
-        "if [ \"$m\" -lt \"$since\" ]; then printf '\\036skip %s %s %s\\n' \"$m\" \"$s\" \"$f\"; continue; fi; "
-        "printf '\\036file %s %s %s\\n' \"$m\" \"$s\" \"$f\"; "
-        f"case \"$f\" in *.gz) gzip -dc -- \"$f\" | {grep};; *) {plain};; esac; "
+        'if [ "$m" -lt "$since" ]; then printf \'\\036skip %s %s %s\\n\' "$m" "$s" "$f"; continue; fi; '
+        'printf \'\\036file %s %s %s\\n\' "$m" "$s" "$f"; '
+        f'case "$f" in *.gz) gzip -dc -- "$f" | {grep};; *) {plain};; esac; '
         f"done; fi | {awk}"
     )
 

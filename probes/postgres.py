@@ -240,8 +240,20 @@ def table_activity(conn: psycopg.Connection) -> list[TableActivity]:
     rows = conn.execute(MAINTENANCE_SQL).fetchall()
     return [
         TableActivity(
-            r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), bool(r[6]), bool(r[7]),
-            float(r[8]), float(r[9]), float(r[10]), float(r[11]), float(r[12]), bool(r[13]),
+            r[0],
+            r[1],
+            int(r[2]),
+            int(r[3]),
+            int(r[4]),
+            int(r[5]),
+            bool(r[6]),
+            bool(r[7]),
+            float(r[8]),
+            float(r[9]),
+            float(r[10]),
+            float(r[11]),
+            float(r[12]),
+            bool(r[13]),
         )
         for r in rows
     ]
@@ -505,8 +517,15 @@ def statements(conn: psycopg.Connection) -> list[Statement]:
     except psycopg.errors.UndefinedColumn:
         raise StatementsUnavailable("pg_stat_statements is older than PostgreSQL 13's (no mean_exec_time)") from None
     return [
-        Statement(int(r[0] or 0), r[1], int(r[2]), float(r[3]), float(r[4]), r[5] or "",
-                  100.0 * float(r[4]) / float(r[6]) if r[6] else 0.0)
+        Statement(
+            int(r[0] or 0),
+            r[1],
+            int(r[2]),
+            float(r[3]),
+            float(r[4]),
+            r[5] or "",
+            100.0 * float(r[4]) / float(r[6]) if r[6] else 0.0,
+        )
         for r in rows
     ]
 

@@ -321,9 +321,7 @@ class BigKeys:
     sizes: list[tuple[str, int]]  # keys at or above the floor, largest first
 
 
-def big_keys(
-    client: redis_py.Redis, floor: int, *, limit: int, samples: int = 5, count: int = SCAN_COUNT
-) -> BigKeys:
+def big_keys(client: redis_py.Redis, floor: int, *, limit: int, samples: int = 5, count: int = SCAN_COUNT) -> BigKeys:
     """Keys whose MEMORY USAGE (SAMPLES `samples`) is at least `floor` bytes, over at most `limit`
     keys: SCAN pages, each page's MEMORY USAGE in one pipeline (no MULTI)."""
     seen: set[bytes] = set()

@@ -86,8 +86,13 @@ def test_latest_age(
         if env.postgres is not None:
             remediation.offer(
                 RunBackup(
-                    run=_runner(host), backups=backups, dsn=env.postgres.dsn, s3_client=store.client if store else None,
-                    environment=env.name, target=check.target, fetch=_fetcher(host),
+                    run=_runner(host),
+                    backups=backups,
+                    dsn=env.postgres.dsn,
+                    s3_client=store.client if store else None,
+                    environment=env.name,
+                    target=check.target,
+                    fetch=_fetcher(host),
                 )
             )
 
@@ -229,7 +234,11 @@ def test_local_retention(
     offers=(RotateBackups,),
 )
 def test_s3_retention(
-    backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, remediation: Remediation, environment: Environment
+    backups: BackupsConfig,
+    backup_store: BackupStore,
+    check: CheckRun,
+    remediation: Remediation,
+    environment: Environment,
 ) -> None:
     check.target = backup_store.label
     pattern = probe.daily_name(backups.file_prefix)
@@ -261,7 +270,10 @@ def test_s3_retention(
     if expired:
         remediation.offer(
             RotateBackups(
-                run=None, backups=backups, s3_client=backup_store.client, environment=environment.name,
+                run=None,
+                backups=backups,
+                s3_client=backup_store.client,
+                environment=environment.name,
                 target=check.target,
             )
         )

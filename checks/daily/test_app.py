@@ -27,7 +27,9 @@ def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureReq
         pytest.skip("the Sergas app is not part of this environment (no [app] section)")
     service, runtime = env.app.service, env.app.runtime
     if runtime == "process":
-        rc, out, err = run_bounded(host, f"pgrep -f -- {_quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", 10)
+        rc, out, err = run_bounded(
+            host, f"pgrep -f -- {_quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", 10
+        )
         processes = parse_ps(out)
         check.attach("processes", out or err or "(none)")
         if processes:
@@ -73,7 +75,11 @@ def _health(app: App, check: CheckRun) -> HealthAnswer | None:
 
 
 @pytest.mark.gate
-@check("app.health_endpoint", "/health answers 200 with valid JSON, healthy components, quickly", latency=Limit(1.0, 5.0, "s"))
+@check(
+    "app.health_endpoint",
+    "/health answers 200 with valid JSON, healthy components, quickly",
+    latency=Limit(1.0, 5.0, "s"),
+)
 def test_health_endpoint(app: App, check: CheckRun) -> None:
     answer = _health(app, check)
     if answer is None:

@@ -60,7 +60,8 @@ def test_memory(host: Host, check: CheckRun) -> None:
         "available",
         memory.available_pct,
         label="memory available",
-        detail=f"{format_quantity(memory.available_kib * 1024, 'B')} of {format_quantity(memory.total_kib * 1024, 'B')}",
+        detail=f"{format_quantity(memory.available_kib * 1024, 'B')} of "
+        f"{format_quantity(memory.total_kib * 1024, 'B')}",
     )
     if memory.swap_used_pct is not None:
         check.measure("swap", memory.swap_used_pct, label="swap used")

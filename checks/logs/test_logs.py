@@ -73,9 +73,7 @@ def test_slow_requests(host: Host, check: CheckRun, logs: Logs) -> None:
     limit_ms = logs.config.slow_request_ms
     found = logs.count(host, check, "slow", HOUR, threshold=limit_ms)
     slow_top = found.top(10)
-    check.attach(
-        "slow requests by endpoint (last 1h)", "\n".join(f"{n:>7}  {p}" for n, p in slow_top) or "(none)"
-    )
+    check.attach("slow requests by endpoint (last 1h)", "\n".join(f"{n:>7}  {p}" for n, p in slow_top) or "(none)")
     check.attach(
         "top 10 endpoints by request count (last 1h)",
         "\n".join(f"{n:>7}  {p}" for n, p in found.top(10, paths=True)) or "(none)",

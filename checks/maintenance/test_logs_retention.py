@@ -19,7 +19,12 @@ from probes.host import old_logs_command, parse_old_logs
 pytestmark = [pytest.mark.weekly, pytest.mark.logs, pytest.mark.hosts("app")]
 
 
-@check("logs.retention", "No log file older than the retention is left in the log folder", old_files=Limit(1, None), offers=(CleanOldLogs,))
+@check(
+    "logs.retention",
+    "No log file older than the retention is left in the log folder",
+    old_files=Limit(1, None),
+    offers=(CleanOldLogs,),
+)
 def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest) -> None:
     env = get_environment(request.config)
     if env is None or env.logs is None or env.logs.dir is None:
@@ -31,12 +36,21 @@ def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, r
     old = parse_old_logs(out, time.time())
     size = sum(f.size for f in old)
     check.measure(
-        "old_files", len(old), label=f"log files in {env.logs.dir} older than {days}d",
+        "old_files",
+        len(old),
+        label=f"log files in {env.logs.dir} older than {days}d",
         detail=f"{format_quantity(size, 'B')}, oldest {old[0].name} {old[0].age_days:.0f}d" if old else "",
     )
     if old:
         check.attach("old log files", "\n".join(f"{f.age_days:6.1f}d {f.size:>12} {f.name}" for f in old))
-        remediation.offer(CleanOldLogs(
-            host=host, directory=env.logs.dir, files=[f.name for f in old], retention_days=days,
-            journald=env.logs.source == "journald", environment=env.name, target=check.target,
-        ))
+        remediation.offer(
+            CleanOldLogs(
+                host=host,
+                directory=env.logs.dir,
+                files=[f.name for f in old],
+                retention_days=days,
+                journald=env.logs.source == "journald",
+                environment=env.name,
+                target=check.target,
+            )
+        )

@@ -37,8 +37,10 @@ def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, request: 
         detail=", ".join(f"{i.name} on {i.table}" for i in invalid[:5]) or "none",
     )
     if invalid:
-        check.attach("invalid indexes (drop, or REINDEX CONCURRENTLY)", "\n".join(
-            f"{i.name:<56} on {i.schema}.{i.table:<40} {format_quantity(i.size, 'B')}" for i in invalid))
+        check.attach(
+            "invalid indexes (drop, or REINDEX CONCURRENTLY)",
+            "\n".join(f"{i.name:<56} on {i.schema}.{i.table:<40} {format_quantity(i.size, 'B')}" for i in invalid),
+        )
     if age < min_age:
         check.ok(
             f"statistics began {format_quantity(age, 's')} ago ({began}), less than "

@@ -51,9 +51,7 @@ def test_vacuum_recency(
     tables = table_activity(postgres)
     # A never-vacuumed table counts from when statistics began: a lower bound, ranked first.
     to_vacuum = sorted((t for t in tables if t.needs_vacuum), key=lambda t: (not t.never_vacuumed, -t.vacuum_age))
-    to_analyze = sorted(
-        (t for t in tables if t.needs_analyze), key=lambda t: (not t.never_analyzed, -t.analyze_age)
-    )
+    to_analyze = sorted((t for t in tables if t.needs_analyze), key=lambda t: (not t.never_analyzed, -t.analyze_age))
     check.record("tables with writes", len(tables))
     if not to_vacuum and not to_analyze:
         check.ok("no table has writes since its last vacuum and analyze")
@@ -97,8 +95,11 @@ def offer_vacuum(
     if environment.postgres is not None:
         remediation.offer(
             VacuumAnalyze(
-                dsn=environment.postgres.dsn, tables=tables, measured_at=measured_at,
-                environment=environment.name, target=check.target,
+                dsn=environment.postgres.dsn,
+                tables=tables,
+                measured_at=measured_at,
+                environment=environment.name,
+                target=check.target,
             )
         )
 
@@ -214,8 +215,12 @@ def test_txid_wraparound(postgres: psycopg.Connection, check: CheckRun) -> None:
         return
     oldest = ages[0]
     oldest_mxid = max(ages, key=lambda a: a.mxid_age)
-    check.measure("xid_age", oldest.xid_age, label=f"database {oldest.database} age(datfrozenxid)",
-                  detail=f"{100 * oldest.xid_age / 2**31:.1f}% of the 2^31 limit")
+    check.measure(
+        "xid_age",
+        oldest.xid_age,
+        label=f"database {oldest.database} age(datfrozenxid)",
+        detail=f"{100 * oldest.xid_age / 2**31:.1f}% of the 2^31 limit",
+    )
     check.measure("mxid_age", oldest_mxid.mxid_age, label=f"database {oldest_mxid.database} mxid_age(datminmxid)")
     check.attach(
         "age(datfrozenxid), mxid_age(datminmxid)",

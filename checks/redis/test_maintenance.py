@@ -59,5 +59,11 @@ def test_sessions_without_ttl(
         ttl = int(environment.redis.session_ttl)
         for action in (ExpireSessions, DeleteStaleSessions):  # the second is disruptive: only when named
             remediation.offer(
-                action(url=redis_target, keys=audit.without_ttl, ttl_s=ttl, environment=environment.name, target=check.target)
+                action(
+                    url=redis_target,
+                    keys=audit.without_ttl,
+                    ttl_s=ttl,
+                    environment=environment.name,
+                    target=check.target,
+                )
             )

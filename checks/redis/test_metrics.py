@@ -86,7 +86,7 @@ def test_persistence(redis: redis_py.Redis, check: CheckRun) -> None:
         # allkeys-* policy any key may be evicted at any moment anyway. Under a policy that
         # keeps keys (noeviction, volatile-*) they are data, and a restart loses them.
         policy = eviction_policy(redis)
-        text = f"persistence off (save \"\", appendonly no), maxmemory-policy {policy}"
+        text = f'persistence off (save "", appendonly no), maxmemory-policy {policy}'
         if policy.startswith("allkeys-"):
             check.ok(f"{text}: a cache, keys are expendable by policy, a restart empties it")
         else:

@@ -51,9 +51,7 @@ def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
     check.measure("ratio", memory.ratio, label="mem_fragmentation_ratio", detail=sizes)
 
 
-@check(
-    "redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy", offers=(RedisConfig,)
-)
+@check("redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy", offers=(RedisConfig,))
 def test_eviction_policy(
     redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
 ) -> None:

@@ -40,4 +40,6 @@ def test_disabled_users_have_no_sessions(
         check.attach("sessions of disabled users", "\n".join(f"{u}: {', '.join(k)}" for u, k in sessions.items()))
         env = get_environment(request.config)
         assert env is not None
-        remediation.offer(RevokeSessions(url=redis_target, sessions=sessions, environment=env.name, target=check.target))
+        remediation.offer(
+            RevokeSessions(url=redis_target, sessions=sessions, environment=env.name, target=check.target)
+        )
