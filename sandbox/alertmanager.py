@@ -6,12 +6,11 @@ and a critical alert inhibits the warning of the same name, as production setups
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from sandbox.app_process import NO_PROXY
 from sandbox.ports import free_port
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 CONFIG = """\
 route:
@@ -29,30 +28,17 @@ inhibit_rules:
 """
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(ChildServer):
     """`prometheus-alertmanager` on 127.0.0.1:`port`, state (silences) under `<root>/alertmanager`."""
 
+    title = "Alertmanager"
+
     def __init__(self, root: Path, *, port: int | None = None) -> None:
+        super().__init__(port=port or free_port(), log_path=root / "alertmanager.log")
         self.root = root
-        self.port = port or free_port()
         self.dir = root / "alertmanager"
-        self.log_path = root / "alertmanager.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def launch(self) -> None:
-        if self.is_running():
-            return
+    def _launch(self) -> None:
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "alertmanager.yml").write_text(CONFIG)
         binary = (
@@ -60,7 +46,7 @@ class AlertmanagerServer:
             or shutil.which("alertmanager")
             or "/usr/bin/prometheus-alertmanager"
         )
-        self._process = spawn(
+        self._spawn(
             [
                 binary,
                 f"--config.file={self.dir / 'alertmanager.yml'}",
@@ -69,7 +55,6 @@ class AlertmanagerServer:
                 "--cluster.listen-address=",  # no gossip port: a single private instance
                 "--log.level=warn",
             ],
-            self.log_path,
             cwd=self.dir,
         )
 
@@ -78,12 +63,4 @@ class AlertmanagerServer:
             with NO_PROXY.open(f"{self.url}/-/ready", timeout=2) as response:
                 return bool(response.status == 200)
 
-        wait_until(ready, timeout, f"Alertmanager on port {self.port}", log_path=self.log_path, process=self._process)
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, timeout=10)
+        self._wait_until(ready, timeout)

@@ -4,46 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Loopback URLs must not go through an http_proxy from the environment.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class AppProcess:
+class AppProcess(ChildServer):
     """`python -m sandbox.app --config <root>/app.json --name <marker>` on 127.0.0.1:`port`."""
 
+    title = "Sergas app"
+
     def __init__(self, root: Path, *, marker: str, port: int, log_path: Path, settings: dict[str, Any]):
+        super().__init__(port=port, log_path=log_path)
         self.root = root
         self.marker = marker
-        self.port = port
-        self.log_path = log_path
         self.config_path = root / "app.json"
         self.settings = {**settings, "name": marker, "port": port}
-        self._process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def launch(self) -> None:
-        """Write the config (secrets inside: mode 0600) and start the process; don't wait."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
+        """Write the config (secrets inside: mode 0600) and start the process."""
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(self.settings, f, indent=2)
@@ -54,9 +40,8 @@ class AppProcess:
             ),
         }
         env.pop("PYTHONSAFEPATH", None)
-        self._process = spawn(
+        self._spawn(
             [sys.executable, "-m", "sandbox.app", "--config", str(self.config_path), "--name", self.marker],
-            self.log_path,
             cwd=PROJECT_ROOT,
             env=env,
         )
@@ -68,14 +53,4 @@ class AppProcess:
             with NO_PROXY.open(f"{self.url}/api/v1/features", timeout=1) as response:
                 return bool(response.status == 200)
 
-        wait_until(
-            answers, timeout, f"Sergas app on port {self.port}", log_path=self.log_path, process=self._process
-        )
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, timeout=10)
+        self._wait_until(answers, timeout)

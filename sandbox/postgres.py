@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from sandbox.ports import free_port
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 APP_USER = "sergas"
@@ -37,7 +37,7 @@ def postgres_bin_dir() -> Path:
     raise RuntimeError("PostgreSQL server binaries not found: install postgresql (Debian package)")
 
 
-class PostgresCluster:
+class PostgresCluster(ChildServer):
     """A PostgreSQL cluster under `root`, started in the foreground as a child process.
 
     When the current user is root, the cluster runs as the `postgres` OS user (PostgreSQL
@@ -45,16 +45,19 @@ class PostgresCluster:
     application role `sergas` connects over TCP on 127.0.0.1 with a password (scram-sha-256).
     """
 
+    title = "PostgreSQL"
+    # Fast shutdown, also if we die: a smart shutdown (SIGTERM) would wait for clients.
+    stop_signal = signal.SIGINT
+    stop_timeout = 15.0
+
     def __init__(self, root: Path, *, port: int | None = None, password: str | None = None) -> None:
+        super().__init__(port=port or free_port(), log_path=root / "postgres.log")
         self.root = root
-        self.port = port or free_port()
         self.password = password or secrets.token_hex(16)
         self.data_dir = root / "pgdata"
         self.socket_dir = root / "pgsock"
-        self.log_path = root / "postgres.log"
         self.bin_dir = postgres_bin_dir()
         self.os_user = "postgres" if os.geteuid() == 0 else None
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def superuser_dsn(self) -> str:
@@ -70,11 +73,9 @@ class PostgresCluster:
         return f"postgresql://{APP_USER}:{self.password}@127.0.0.1:{self.port}/{APP_DATABASE}"
 
     @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def url(self) -> str:
+        """The sergas database over TCP, without credentials (see `dsn`)."""
+        return f"postgresql://127.0.0.1:{self.port}/{APP_DATABASE}"
 
     def is_initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -85,30 +86,19 @@ class PostgresCluster:
         if self.is_running():
             return
         first_start = not self.is_initialized()
-        if first_start:
-            self._initdb()
-        self._process = spawn(
-            self._postgres_argv(),
-            self.log_path,
-            user=self.os_user,
-            cwd=self.root,
-            # Fast shutdown if we die: a smart shutdown (SIGTERM) would wait for clients.
-            death_signal=signal.SIGINT,
-        )
-        wait_until(
-            self._accepts_connections,
-            timeout=30,
-            what=f"PostgreSQL on port {self.port}",
-            log_path=self.log_path,
-            process=self._process,
-        )
+        self.launch()
+        self.wait_ready()
         if first_start:
             self._bootstrap()
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT to the postmaster: clients are disconnected), then wait."""
-        if self._process is not None:
-            terminate(self._process, signal.SIGINT, timeout=15)
+    def _launch(self) -> None:
+        """initdb on first start, then the postmaster (stopped by a fast shutdown: `stop_signal`)."""
+        if not self.is_initialized():
+            self._initdb()
+        self._spawn(self._postgres_argv(), user=self.os_user, cwd=self.root)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        self._wait_until(self._accepts_connections, timeout)
 
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Child processes that die with their parent, and waiting for them to become ready."""
+"""Child processes that die with their parent, waiting for them to become ready, and
+`ChildServer`, what every sandbox server run as a child process has in common."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -183,3 +184,76 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in (b"Z", b"X")
+
+
+class ChildServer:
+    """A server run as a child process on 127.0.0.1:`port`, its output appended to `log_path`.
+
+    This holds the process (`pid`, `is_running`, `stop`); a subclass says how to start it
+    (`_launch`, which writes its files and calls `_spawn`) and when it is ready (`wait_ready`).
+    The signal that stops it is also the one it receives if the owner dies.
+    """
+
+    title: ClassVar[str] = "server"  # "<title> on port <port>" in errors
+    stop_signal: ClassVar[int] = signal.SIGTERM
+    stop_timeout: ClassVar[float] = 10.0
+
+    def __init__(self, *, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (see `wait_ready`); nothing if it runs."""
+        if self.is_running():
+            return
+        self._launch()
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        """Send `stop_signal`, wait up to `stop_timeout`, then SIGKILL (see `terminate`)."""
+        if self._process is not None:
+            terminate(self._process, self.stop_signal, timeout=self.stop_timeout)
+
+    def _spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+    ) -> None:
+        self._process = spawn(argv, self.log_path, user=user, cwd=cwd, env=env, death_signal=self.stop_signal)
+
+    def _wait_until(
+        self, predicate: Callable[[], bool], timeout: float, what: str | None = None, *, interval: float = 0.02
+    ) -> None:
+        """`wait_until` on this server's process and log; `what` defaults to "<title> on port <port>"."""
+        wait_until(
+            predicate,
+            timeout,
+            what or f"{self.title} on port {self.port}",
+            log_path=self.log_path,
+            process=self._process,
+            interval=interval,
+        )

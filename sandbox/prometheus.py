@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.parse
 from pathlib import Path
 
 from sandbox.app_process import NO_PROXY
 from sandbox.ports import free_port
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 JOB = "sergas-app"
 SCRAPE_INTERVAL = "1s"
@@ -74,39 +73,26 @@ scrape_configs:
 {alerting}"""
 
 
-class PrometheusServer:
+class PrometheusServer(ChildServer):
     """`prometheus` on 127.0.0.1:`port`, its TSDB under `<root>/prometheus/data` (kept across
     restarts), scraping the app at 127.0.0.1:`app_port`."""
 
+    title = "Prometheus"
+
     def __init__(self, root: Path, *, app_port: int, alertmanager_port: int | None = None) -> None:
+        super().__init__(port=free_port(), log_path=root / "prometheus.log")
         self.root = root
-        self.port = free_port()
         self.app_port = app_port
         self.alertmanager_port = alertmanager_port
         self.dir = root / "prometheus"
-        self.log_path = root / "prometheus.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def launch(self) -> None:
-        """Write the configuration and start the server without waiting for it."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
+        """Write the configuration and start the server."""
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "prometheus.yml").write_text(_config(self.app_port, self.alertmanager_port))
         (self.dir / "rules.yml").write_text(RULES)
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-        self._process = spawn(
+        self._spawn(
             [
                 binary,
                 f"--config.file={self.dir / 'prometheus.yml'}",
@@ -115,18 +101,11 @@ class PrometheusServer:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
             ],
-            self.log_path,
             cwd=self.dir,
         )
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        wait_until(
-            lambda: self._get("/-/ready") is not None,
-            timeout,
-            f"Prometheus on port {self.port}",
-            log_path=self.log_path,
-            process=self._process,
-        )
+        self._wait_until(lambda: self._get("/-/ready") is not None, timeout)
 
     def query(self, promql: str) -> list[dict[str, object]]:
         """The result vector of an instant query (empty on any failure)."""
@@ -138,23 +117,10 @@ class PrometheusServer:
 
     def wait_for_data(self, promql: str, timeout: float = 20.0) -> None:
         """Wait until `promql` returns a sample: after two scrapes, `rate()` has data."""
-        wait_until(
-            lambda: bool(self.query(promql)),
-            timeout,
-            f"Prometheus to return data for {promql}",
-            log_path=self.log_path,
-            process=self._process,
-            interval=0.1,
+        self._wait_until(
+            lambda: bool(self.query(promql)), timeout, f"Prometheus to return data for {promql}", interval=0.1
         )
 
     def _get(self, path: str) -> bytes | None:
         with NO_PROXY.open(f"{self.url}{path}", timeout=2) as response:
             return bytes(response.read()) if response.status == 200 else None
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, timeout=10)

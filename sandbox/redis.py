@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 from pathlib import Path
 
 import redis as redis_client
@@ -12,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from sandbox.ports import free_port
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 MAXMEMORY = "64mb"
 EVICTION_POLICY = "allkeys-lru"
@@ -33,39 +32,29 @@ def connect(port: int, timeout: float = 1.0) -> redis_client.Redis:
     )
 
 
-class RedisServer:
+class RedisServer(ChildServer):
     """`redis-server` on 127.0.0.1, no password, 64 MB with allkeys-lru, no persistence.
 
     Persistence is off, but `stop(save=True)` writes a snapshot that the next `start()` loads,
     so a server stopped by a fault comes back with its keys (and their TTLs).
     """
 
+    title = "Redis"
+
     def __init__(self, root: Path, *, port: int | None = None) -> None:
+        super().__init__(port=port or free_port(), log_path=root / "redis.log")
         self.root = root
-        self.port = port or free_port()
         self.data_dir = root / "redis"
-        self.log_path = root / "redis.log"
-        self._process: subprocess.Popen[bytes] | None = None
         self._seeded = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def client(self, timeout: float = 1.0) -> redis_client.Redis:
         return connect(self.port, timeout)
 
-    def launch(self) -> None:
-        """Start the server process without waiting for it (see `wait_ready`)."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         server = shutil.which("redis-server") or "/usr/bin/redis-server"
         options = {
@@ -82,11 +71,7 @@ class RedisServer:
         argv = [server]
         for name, value in options.items():
             argv += [f"--{name}", value]
-        self._process = spawn(
-            argv,
-            self.log_path,
-            cwd=self.root,
-        )
+        self._spawn(argv, cwd=self.root)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait for PING; seed the keys after the first start."""
@@ -95,16 +80,10 @@ class RedisServer:
             with self.client() as client:
                 return bool(client.ping())
 
-        wait_until(
-            pings, timeout, f"Redis on port {self.port}", log_path=self.log_path, process=self._process
-        )
+        self._wait_until(pings, timeout)
         if not self._seeded:
             self.seed()
             self._seeded = True
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
 
     def stop(self, *, save: bool = False) -> None:
         """Stop the server; with `save`, snapshot the keys first so a restart keeps them."""
@@ -116,7 +95,7 @@ class RedisServer:
                     client.shutdown(save=True)
             except redis_client.ConnectionError:
                 pass  # SHUTDOWN closes the connection: that is the expected answer
-        terminate(self._process, timeout=10)
+        super().stop()
 
     def seed(self) -> None:
         """Cache entries (TTL 15 min) and sessions `session:user:<id>:<token>` (TTL 1 h)."""

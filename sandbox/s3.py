@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from sandbox.ports import free_port
-from sandbox.processes import spawn, terminate, wait_until
+from sandbox.processes import ChildServer
 
 BUCKET = "sergas-backups"
 REGION = "eu-west-1"  # outside us-east-1 CreateBucket needs a LocationConstraint
@@ -60,55 +59,36 @@ LIFECYCLE_RULES: list[dict[str, Any]] = [
 START_TIMEOUT = 60.0  # the import of moto alone takes seconds on a loaded machine
 
 
-class S3Server:
+class S3Server(ChildServer):
     """moto's server for one sandbox, under `<root>/s3` (log, snapshot)."""
 
+    title = "the S3 endpoint (moto)"
+
     def __init__(self, root: Path) -> None:
+        super().__init__(port=0, log_path=root / "s3" / "moto.log")  # the port: at the first launch
         self.dir = root / "s3"
-        self.log_path = self.dir / "moto.log"
-        self.port = 0
         self.access_key_id = ""
         self.secret_access_key = ""
         self._operator: tuple[str, str] = ("bootstrap", "bootstrap")
         self._seed = secrets.randbelow(2**31)  # this sandbox's keys, the same after a restart
-        self._process: subprocess.Popen[bytes] | None = None
         self._revoked = False
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def launch(self) -> None:
-        """Start the process (first time on a free port, later on the same one) without waiting."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
+        """Start the process, the first time on a free port, later on the same one."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}
-        self._process = spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            self.log_path,
-            cwd=self.dir,
-            env=env,
+        self._spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], cwd=self.dir, env=env
         )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        wait_until(
-            lambda: self._moto_api("GET", "/moto-api/config")[0] == 201,
-            timeout,
-            f"the S3 endpoint (moto) on port {self.port}",
-            log_path=self.log_path,
-            process=self._process,
-            interval=0.05,
-        )
+        self._wait_until(lambda: self._moto_api("GET", "/moto-api/config")[0] == 201, timeout, interval=0.05)
 
     def start(self) -> None:
         """Start, bootstrap (users, keys, bucket, then authentication on) and, after a stop with
@@ -134,7 +114,7 @@ class S3Server:
             if save and self.is_running():
                 self._save_snapshot()
         finally:
-            terminate(self._process)
+            super().stop()
             self._process = None
 
     def client(self, service: str = "s3") -> Any:

@@ -23,7 +23,7 @@ from sandbox.alertmanager import AlertmanagerServer
 from sandbox.app_process import NO_PROXY, AppProcess
 from sandbox.ports import free_port
 from sandbox.postgres import PostgresCluster
-from sandbox.processes import pid_alive, wait_until
+from sandbox.processes import ChildServer, pid_alive, wait_until
 from sandbox.prometheus import JOB, PrometheusServer
 from sandbox.redis import RedisServer
 from sandbox.s3 import S3Server, start_in_background
@@ -366,15 +366,9 @@ class Sandbox:
         with self._lock:
             if self.postgres is None or self.redis is None or self.app is None:
                 raise RuntimeError("the sandbox is not started")
-            components: dict[str, PostgresCluster | RedisServer | AppProcess | Any] = {
-                "postgres": self.postgres,
-                "redis": self.redis,
-                "app": self.app,
-                "prometheus": self.prometheus,
-                "alertmanager": self.alertmanager,
-                "s3": self.s3,
-            }
-            component = components[name]
+            component = self._servers()[name]
+            if component is None:
+                raise RuntimeError(f"the sandbox's {name} is not started")
             if op == "stop":
                 if isinstance(component, (RedisServer, S3Server)):
                     component.stop(save=True)  # keep the keys / the bucket's objects for the restart
@@ -388,17 +382,25 @@ class Sandbox:
                 raise ValueError(f"unknown operation {op!r}")
             self._save_state()
 
+    def _servers(self) -> dict[str, ChildServer | None]:
+        """The components by name (COMPONENTS), None until created."""
+        return {
+            "postgres": self.postgres,
+            "redis": self.redis,
+            "app": self.app,
+            "prometheus": self.prometheus,
+            "alertmanager": self.alertmanager,
+            "s3": self.s3,
+        }
+
     def _save_state(self) -> None:
         if self.state is None or self.postgres is None or self.redis is None or self.app is None:
             return
         self.state.pids = {
-            "postgres": self.postgres.pid if self.postgres.is_running() else None,
-            "redis": self.redis.pid if self.redis.is_running() else None,
-            "app": self.app.pid if self.app.is_running() else None,
+            name: server.pid if server.is_running() else None
+            for name, server in self._servers().items()
+            if server is not None
         }
-        for name, server in (("prometheus", self.prometheus), ("alertmanager", self.alertmanager), ("s3", self.s3)):
-            if server is not None:
-                self.state.pids[name] = server.pid if server.is_running() else None
         self.state.save()
         if self.extra_state_file is not None:
             self.state.save(self.extra_state_file)

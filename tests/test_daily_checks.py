@@ -99,15 +99,20 @@ def test_database_down_shows_in_health(run_checks: RunChecks, sandbox: Sandbox) 
 
 
 def test_connections_held(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """15 of the 17 usable slots held. The app's own short-lived connections come and go, so the
+    check sees 16 or 17 in use, or finds the last slot taken (the server refuses it: critical too)."""
     with sandbox.faults.connections_held(15):
         run = run_checks("daily/test_postgres.py")
     assert run.status("postgres.connections") == "critical"
     port = sandbox.require_state().pg_port
-    assert re.fullmatch(
-        rf"127\.0\.0\.1:{port}/sergas: connections in use = 9\d(\.\d+)?% \(1\d/17, \d+ active; max_connections 20"
-        r" less 3 reserved\) >= critical 90%",
-        run.message("postgres.connections"),
-    ), run.message("postgres.connections")
+    message = run.message("postgres.connections")
+    measured = re.fullmatch(
+        rf"127\.0\.0\.1:{port}/sergas: connections in use = (9\d(\.\d+)?|100)% \(1[67]/17, \d+ active;"
+        r" max_connections 20 less 3 reserved\) >= critical 90%",
+        message,
+    )
+    refused = message.startswith(f"127.0.0.1:{port}/sergas: cannot connect to ") and "remaining connection slots" in message
+    assert measured or refused, message
 
 
 def test_redis_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
