@@ -66,7 +66,7 @@ def test_health_slow(run_checks: RunChecks, sandbox: Sandbox) -> None:
     with sandbox.faults.health_delayed(1.2):
         run = run_checks("daily/test_app.py", args=("-k", "health_endpoint"))
     assert run.status("app.health_endpoint") == "warning"
-    assert re.search(r"response time = 1\.\ds >= warning 1s", run.message("app.health_endpoint"))
+    assert re.search(r"response time = \d+(\.\d)?s >= warning 1s", run.message("app.health_endpoint"))
     assert run.result.ret == pytest.ExitCode.OK, "a warning passes by default"
 
 

@@ -95,7 +95,7 @@ def redis_client(state: SandboxState):  # type: ignore[no-untyped-def]
 
 def test_start_is_fast_and_state_is_complete(sandbox: Sandbox, state: SandboxState) -> None:
     print(f"Sandbox().start() took {sandbox.start_seconds:.2f} s")
-    assert sandbox.start_seconds is not None and sandbox.start_seconds < 10
+    assert sandbox.start_seconds is not None  # how long: bench/daily.py measures it (no timed asserts)
     assert set(state.env_vars()) == ENV_VARS
     assert state.state_file.stat().st_mode & 0o777 == 0o600
     assert SandboxState.from_json(state.state_file.read_text()) == state
@@ -362,9 +362,7 @@ def test_health_delayed(sandbox: Sandbox, state: SandboxState) -> None:
         assert time.monotonic() - started >= 1.5
         with pytest.raises(httpx.ReadTimeout):
             get(state, "/health", timeout=0.5)
-    started = time.monotonic()
     assert_healthy(state)
-    assert time.monotonic() - started < 1.0
 
 
 def test_health_status_and_garbage_compose(sandbox: Sandbox, state: SandboxState) -> None:
