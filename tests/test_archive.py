@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from xml.etree import ElementTree
 from collections.abc import Iterator
 
 import pytest
@@ -58,6 +59,11 @@ def test_hung_check_has_its_row(run_checks: RunChecks, sandbox: Sandbox) -> None
         run = run_checks("daily/test_app.py", args=("-k", "health_endpoint", "--timeout=2"))
     assert run.status("app.health_endpoint") == "unknown"
     assert "Timeout" in run.message("app.health_endpoint")
+    # For CI, a check that could not be evaluated is an error, not a failure of the target.
+    suite = ElementTree.parse(run.archive / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    [case] = suite.iter("testcase")
+    assert case.find("error") is not None and case.find("failure") is None
 
 
 def test_crashed_worker_has_its_row(run_checks: RunChecks, monkeypatch: pytest.MonkeyPatch) -> None:
