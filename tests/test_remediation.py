@@ -290,3 +290,15 @@ def test_redis_config_is_disruptive(run_checks: RunChecks, sandbox: Sandbox) -> 
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
         [line] = audit_lines(named)
         assert line["steps"] == ["CONFIG SET maxmemory-policy allkeys-lru"]
+
+
+def test_failed_action_leaves_the_check_critical_with_the_cause(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """An expected policy Redis does not know: CONFIG SET is refused, and the run says so."""
+    client = redis_py.Redis.from_url(sandbox.require_state().redis_url, decode_responses=True)
+    env = environment_text().replace('eviction_policy = "allkeys-lru"', 'eviction_policy = "allkeys-lru-typo"')
+    run = run_checks("redis/test_optimization.py", env=env, args=("-k", "eviction", "--remediate=redis_config"))
+    assert run.status("redis.eviction_policy") == "critical"
+    assert "remediation redis_config failed: ResponseError" in run.message("redis.eviction_policy")
+    [line] = audit_lines(run)
+    assert line["decision"] == "failed" and line["steps"] == []
+    assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
