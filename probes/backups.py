@@ -92,6 +92,29 @@ _PG_RESTORE = (
 )
 
 
+# Prints `outer=` (the file's first bytes) and `inner=` (the first bytes inside gzip, if gzipped);
+# sets $gz. Reads 5 bytes of the file, or of its decompressed start: never the whole backup.
+_LAYOUT = (
+    'outer=$(od -An -tx1 -N5 "$f" | tr -d \' \\n\'); echo "outer=$outer"; gz=0; inner=$outer; '
+    f"case $outer in {GZIP_MAGIC}*) gz=1; "
+    "inner=$(gzip -dc \"$f\" 2>/dev/null | head -c 5 | od -An -tx1 | tr -d ' \\n');; esac; "
+    'echo "inner=$inner"; '
+)
+
+
+def layout_command(path: str) -> str:
+    """`outer=`/`inner=` lines: how the backup at `path` was written, from its first bytes only."""
+    return f"bash -c {shlex.quote(f'f={shlex.quote(path)}; ' + _LAYOUT)}"
+
+
+def parse_layout(output: str) -> tuple[str, bool]:
+    """(format: custom | plain | unknown, gzipped) from `layout_command`'s or `integrity_command`'s output."""
+    values = dict(line.partition("=")[::2] for line in output.splitlines() if "=" in line)
+    inner = values.get("inner", "").strip()
+    fmt = "custom" if inner == CUSTOM_MAGIC else "plain" if inner.startswith(SQL_MAGIC) else "unknown"
+    return fmt, values.get("outer", "").strip().startswith(GZIP_MAGIC)
+
+
 def integrity_command(path: str) -> str:
     """A report of `key=value` lines about the backup at `path` (see `parse_integrity`).
 
@@ -106,14 +129,12 @@ def integrity_command(path: str) -> str:
         f"f={f}; {_PG_RESTORE}"
         'size=$(stat -c %s "$f") || exit 3; echo "size=$size"; '
         '[ "$size" -gt 0 ] || exit 0; '
-        'outer=$(od -An -tx1 -N5 "$f" | tr -d \' \\n\'); echo "outer=$outer"; gz=0; inner=$outer; '
-        f"case $outer in {GZIP_MAGIC}*) gz=1; "
-        'err=$(gzip -t "$f" 2>&1); echo "gzip_rc=$?"; printf "gzip_err=%s\\n" "$(printf "%s" "$err" | grep -m1 .)"; '
-        "inner=$(gzip -dc \"$f\" 2>/dev/null | head -c 5 | od -An -tx1 | tr -d ' \\n');; esac; "
-        'echo "inner=$inner"; '
+        + _LAYOUT
+        + 'if [ "$gz" = 1 ]; then err=$(gzip -t "$f" 2>&1); echo "gzip_rc=$?"; '
+        'printf "gzip_err=%s\\n" "$(printf "%s" "$err" | grep -m1 .)"; fi; '
         'src() { if [ "$gz" = 1 ]; then gzip -dc "$f"; else cat "$f"; fi; }; '
         f"case $inner in {CUSTOM_MAGIC}) "
-        '[ -n "$PG_RESTORE" ] || { echo "pg_restore=missing"; exit 0; }; '
+        '[ -n "$PG_RESTORE" ] || { echo "pg_restore=missing"; echo done=1; exit 0; }; '
         # pg_restore --list stops reading after the table of contents: gzip's SIGPIPE is no error
         'if [ "$gz" = 1 ]; then list=$( { gzip -dc "$f" 2>/dev/null || true; } | "$PG_RESTORE" --list 2>&1); '
         'else list=$("$PG_RESTORE" --list "$f" 2>&1); fi; echo "list_rc=$?"; '
@@ -126,7 +147,7 @@ def integrity_command(path: str) -> str:
         f"{SQL_MAGIC}*) "
         "echo \"sql_header=$(src 2>/dev/null | head -c 200 | grep -c 'PostgreSQL database dump')\"; "
         "echo \"sql_complete=$(src 2>/dev/null | tail -c 256 | grep -c 'PostgreSQL database dump complete')\";; "
-        "esac"
+        "esac; echo done=1"
     )
     return f"bash -c {shlex.quote(script)}"
 
@@ -162,12 +183,6 @@ class Integrity:
             return "plain SQL" + (", gzipped" if self.gzipped else "")
         return self.format
 
-    @property
-    def short_layout(self) -> str:
-        if self.format == "custom":
-            return "custom format piped through gzip (manual's layout)" if self.gzipped else "custom format (.dump)"
-        return self.layout
-
 
 def parse_integrity(output: str) -> Integrity:
     values: dict[str, str] = {}
@@ -180,12 +195,12 @@ def parse_integrity(output: str) -> Integrity:
     size = int(values["size"])
     if size == 0:
         return Integrity(size=0, gzipped=False, format="empty")
-    gzipped = values.get("outer", "").startswith(GZIP_MAGIC)
+    if values.get("done") != "1":  # killed or failed midway: what it read proves nothing
+        raise ValueError("the integrity report stopped before its end")
+    fmt, gzipped = parse_layout(output)
     gzip_error = None
     if gzipped and values.get("gzip_rc", "0") != "0":
         gzip_error = values.get("gzip_err") or f"gzip -t exit {values.get('gzip_rc')}"
-    inner = values.get("inner", "")
-    fmt = "custom" if inner == CUSTOM_MAGIC else "plain" if inner.startswith(SQL_MAGIC) else "unknown"
     list_error = read_error = None
     if fmt == "custom" and "list_rc" in values and values["list_rc"] != "0":
         list_error = values.get("list_err") or f"pg_restore --list exit {values['list_rc']}"

@@ -78,10 +78,17 @@ def parse_meminfo(text: str) -> Memory:
 
 
 def pgrep_pattern(text: str) -> str:
-    """A pgrep -f regex matching `text` literally but not the shell that runs pgrep."""
-    escaped = re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
-    first = escaped[0]
-    return f"[{first}]{escaped[1:]}" if first.isalnum() else escaped
+    """A pgrep -f regex matching `text` literally but not the shell that runs pgrep: its first
+    letter or digit goes in brackets (`/usr/bin/[s]ergas`), so the pattern as written in that
+    shell's own command line does not match itself."""
+
+    def escape(part: str) -> str:
+        return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", part)
+
+    for i, char in enumerate(text):
+        if char.isalnum():
+            return f"{escape(text[:i])}[{char}]{escape(text[i + 1 :])}"
+    raise ValueError(f"cannot match {text!r} as a process: it has no letter or digit")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from testinfra.host import Host
 from actions.backups import RotateBackups, RunBackup, Runner
 from fixtures.backups import BackupStore, store_or_none
 from fixtures.config import BackupsConfig, Environment
-from fixtures.environment import get_environment
 from fixtures.hosts import run_bounded
 from fixtures.measure import CheckRun, check, unknown
 from fixtures.remediation import Remediation
@@ -33,12 +32,6 @@ pytestmark = [pytest.mark.backups, pytest.mark.hosts("db")]
 HOUR = 3600.0
 DAY = 86400.0
 SCAN_TIMEOUT = 600  # integrity and the sha256 read whole files on the host
-
-
-def _environment(request: pytest.FixtureRequest) -> Environment:
-    env = get_environment(request.config)
-    assert env is not None
-    return env
 
 
 def _listing(
@@ -73,24 +66,28 @@ def _daily(host: Host, check: CheckRun, backups: BackupsConfig, timeout: float) 
     "backups.latest_age", "The newest database backup is recent", age=Limit(None, 26 * HOUR, "s"), offers=(RunBackup,)
 )
 def test_latest_age(
-    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+    host: Host,
+    backups: BackupsConfig,
+    check: CheckRun,
+    remediation: Remediation,
+    environment: Environment,
+    request: pytest.FixtureRequest,
 ) -> None:
-    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    now, files = _daily(host, check, backups, environment.command_timeout)
     if files:
         newest = files[-1]
         check.record("backups", len(files))
         check.measure("age", newest.age(now), label=f"newest backup {newest.name} age")
     if check.status in (Status.WARNING, Status.CRITICAL):
-        env = _environment(request)
         store = store_or_none(request.config, backups)
-        if env.postgres is not None:
+        if environment.postgres is not None:
             remediation.offer(
                 RunBackup(
                     run=_runner(host),
                     backups=backups,
-                    dsn=env.postgres.dsn,
+                    dsn=environment.postgres.dsn,
                     s3_client=store.client if store else None,
-                    environment=env.name,
+                    environment=environment.name,
                     target=check.target,
                     fetch=_fetcher(host),
                 )
@@ -109,8 +106,8 @@ def _fetcher(host: Host) -> Callable[[str], bytes] | None:
 @pytest.mark.daily
 @pytest.mark.timeout(SCAN_TIMEOUT + 60)
 @check("backups.integrity", "The newest backup is complete and readable by pg_restore", shrink=Limit(50, None, "%"))
-def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    _now, files = _daily(host, check, backups, _environment(request).command_timeout)
+def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
+    _now, files = _daily(host, check, backups, environment.command_timeout)
     if not files:
         return
     newest = files[-1]
@@ -167,9 +164,9 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, request:
     upload_age=Limit(None, 26 * HOUR, "s"),
 )
 def test_offsite_copy(
-    host: Host, backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, request: pytest.FixtureRequest
+    host: Host, backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, environment: Environment
 ) -> None:
-    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    now, files = _daily(host, check, backups, environment.command_timeout)
     if not files:
         return
     newest = files[-1]
@@ -181,19 +178,21 @@ def test_offsite_copy(
     if head is None:
         check.critical(f"newest backup {newest.name} is not in {backup_store.location}/ (no object {where})")
         return
-    if head.size != newest.size:
+    if head.size != newest.size:  # no need to hash: they differ
         check.critical(f"{where} is {head.size} bytes in S3, {newest.size} bytes on {check.target}: incomplete upload")
-    if head.sha256:
+    elif head.sha256:
         rc, out, err = run_bounded(host, probe.sha256_command(f"{backups.dir.rstrip('/')}/{newest.name}"), SCAN_TIMEOUT)
         local = out.strip()
         if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", local):
             raise unknown(f"{check.target}: cannot compute the sha256 of {newest.name}: {err.strip()[:200]}")
         if local != head.sha256.lower():
             check.critical(f"{where}: sha256 in S3 metadata {head.sha256[:12]}… differs from the local {local[:12]}…")
-        compared = "size and sha256 match"
+        check.ok(f"{newest.name} is in {backup_store.location}/: size and sha256 match")
     else:
-        compared = f"size matches; no sha256 in the object's metadata (ETag {head.etag} is not always an MD5)"
-    check.ok(f"{newest.name} is in {backup_store.location}/: {compared}")
+        check.ok(
+            f"{newest.name} is in {backup_store.location}/: size matches; no sha256 in the object's metadata"
+            f" (ETag {head.etag} is not always an MD5)"
+        )
     check.measure("upload_age", now - head.last_modified.timestamp(), label=f"{where} uploaded")
 
 
@@ -205,9 +204,9 @@ def test_offsite_copy(
     offers=(RotateBackups,),
 )
 def test_local_retention(
-    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, environment: Environment
 ) -> None:
-    now, files = _daily(host, check, backups, _environment(request).command_timeout)
+    now, files = _daily(host, check, backups, environment.command_timeout)
     days = backups.local_retention / DAY
     if not files:
         return
@@ -216,9 +215,10 @@ def test_local_retention(
     detail = f"oldest {files[0].name}, {format_quantity(files[0].age(now), 's')} old" if expired else ""
     check.measure("expired", len(expired), label=f"backups older than {days:g} days", detail=detail)
     if expired:
-        env = _environment(request)
         remediation.offer(
-            RotateBackups(run=_runner(host), backups=backups, s3_client=None, environment=env.name, target=check.target)
+            RotateBackups(
+                run=_runner(host), backups=backups, s3_client=None, environment=environment.name, target=check.target
+            )
         )
     if len(files) < backups.keep_newest:
         check.critical(f"only {len(files)} backups in {backups.dir}, fewer than keep_newest {backups.keep_newest}")
@@ -296,13 +296,11 @@ def test_s3_retention(
 
 @pytest.mark.monthly
 @check("backups.monthly_full", "A monthly full backup exists for the current month")
-def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
     if backups.monthly_dir is None:
         pytest.skip("no monthly full backups in this environment ([backups] monthly_dir is not set)")
     pattern = probe.monthly_name(backups.file_prefix)
-    found = _listing(
-        host, check, backups.monthly_dir, f"{backups.file_prefix}*", pattern, _environment(request).command_timeout
-    )
+    found = _listing(host, check, backups.monthly_dir, f"{backups.file_prefix}*", pattern, environment.command_timeout)
     if found is None:
         check.critical(f"{backups.monthly_dir} does not exist: no monthly backups")
         return
@@ -325,10 +323,10 @@ def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, reque
     "The newest configuration archive is recent and holds the listed files",
     age=Limit(8 * DAY, 15 * DAY, "s"),
 )
-def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
     if backups.config_dir is None:
         pytest.skip("no configuration backups in this environment ([backups] config_dir is not set)")
-    timeout = _environment(request).command_timeout
+    timeout = environment.command_timeout
     found = _listing(host, check, backups.config_dir, "config_*.tar.gz", probe.CONFIG_NAME, timeout)
     if found is None or not found[1]:
         check.critical(f"no configuration archive config_YYYYmmdd_HHMMSS.tar.gz in {backups.config_dir}")
@@ -354,34 +352,31 @@ def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, requ
 @pytest.mark.drill
 @pytest.mark.timeout(3900)
 @check("backups.restore_drill", "The newest backup restores into a scratch database, with its rows and alembic head")
-def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    env = _environment(request)
+def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
     if backups.drill_dsn is None:
         pytest.skip("no drill server in this environment ([backups] drill_dsn is not set)")
-    _now, files = _daily(host, check, backups, env.command_timeout)
+    _now, files = _daily(host, check, backups, environment.command_timeout)
     if not files:
         return
     newest = files[-1]
     path = f"{backups.dir.rstrip('/')}/{newest.name}"
-    _rc, out, err = run_bounded(host, probe.integrity_command(path), SCAN_TIMEOUT)
-    try:
-        found = probe.parse_integrity(out)
-    except ValueError:
-        raise unknown(f"{check.target}: cannot inspect {path}: {(err or out).strip()[:200]}") from None
-    if found.format not in ("custom", "plain"):
-        check.critical(f"{newest.name} cannot be restored: it is {found.format}")
+    # Which way to restore it, from its first bytes (backups.integrity reads it whole).
+    _rc, out, _err = run_bounded(host, probe.layout_command(path), environment.command_timeout)
+    fmt, gzipped = probe.parse_layout(out)
+    if fmt not in ("custom", "plain"):
+        check.critical(f"{newest.name} cannot be restored: it is {fmt}")
         return
     try:
         result = run_drill(
-            lambda command, timeout: run_bounded(host, command, timeout),
+            _runner(host),
             backup_path=path,
-            fmt=found.format,
-            gzipped=found.gzipped,
+            fmt=fmt,
+            gzipped=gzipped,
             drill_dsn=backups.drill_dsn,
-            production_dsn=env.postgres.dsn if env.postgres else None,
+            production_dsn=environment.postgres.dsn if environment.postgres else None,
             tables=list(backups.tables),
             timeout=backups.drill_timeout,
-            connect_timeout=env.connect_timeout,
+            connect_timeout=environment.connect_timeout,
         )
     except DrillRefused as exc:
         raise unknown(f"{check.target}: {exc}") from None
@@ -401,7 +396,7 @@ def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, requ
             check.critical(f"restored {newest.name} has no table {table}")
         elif count < minimum:
             check.critical(f"restored {newest.name}: {table} has {count} rows, expected at least {minimum}")
-    expected = env.postgres.alembic_head if env.postgres else None
+    expected = environment.postgres.alembic_head if environment.postgres else None
     if expected and result.alembic_head != expected:
         check.critical(f"restored {newest.name}: alembic head {result.alembic_head} != expected {expected}")
     counts = ", ".join(f"{t} {n}" for t, n in result.counts.items())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+
 import httpx
 import pytest
 from testinfra.host import Host
 
-from fixtures.environment import get_environment
+from fixtures.config import AppConfig, Environment
+from fixtures.environment import section
 from fixtures.hosts import run_bounded
 from fixtures.http import App
 from fixtures.measure import CheckRun, check, unknown
@@ -21,14 +24,12 @@ pytestmark = [pytest.mark.daily, pytest.mark.app]
 @pytest.mark.gate
 @pytest.mark.hosts("app")
 @check("app.service_running", "The Sergas app service runs on every app host")
-def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    env = get_environment(request.config)
-    if env is None or env.app is None:
-        pytest.skip("the Sergas app is not part of this environment (no [app] section)")
-    service, runtime = env.app.service, env.app.runtime
+def test_service_running(host: Host, check: CheckRun, environment: Environment) -> None:
+    app: AppConfig = section(environment, "app", "the Sergas app")
+    service, runtime, timeout = app.service, app.runtime, environment.command_timeout
     if runtime == "process":
         rc, out, err = run_bounded(
-            host, f"pgrep -f -- {_quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", 10
+            host, f"pgrep -f -- {shlex.quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", timeout
         )
         processes = parse_ps(out)
         check.attach("processes", out or err or "(none)")
@@ -39,8 +40,8 @@ def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureReq
         else:
             check.critical(f"no process matching {service!r} is running")
     elif runtime == "systemd":
-        command = f"systemctl show --no-pager -p LoadState,ActiveState,SubState,NRestarts {_quote(service)}"
-        rc, out, err = run_bounded(host, command, 10)
+        command = f"systemctl show --no-pager -p LoadState,ActiveState,SubState,NRestarts {shlex.quote(service)}"
+        rc, out, err = run_bounded(host, command, timeout)
         check.attach("systemctl show", out or err)
         unit = parse_systemctl_show(out)
         if rc != 0 or "ActiveState" not in unit:
@@ -55,10 +56,6 @@ def test_service_running(host: Host, check: CheckRun, request: pytest.FixtureReq
             check.critical(f"{service} is {unit['ActiveState']} ({unit.get('SubState', '?')}), {restarts} restarts")
     else:
         raise unknown(f"{check.target}: runtime {runtime!r} is not checked yet (process and systemd are)")
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _health(app: App, check: CheckRun) -> HealthAnswer | None:

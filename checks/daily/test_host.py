@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from testinfra.host import Host
 
+from fixtures.config import Environment
 from fixtures.hosts import run_bounded
 from fixtures.measure import CheckRun, check, unknown
 from fixtures.status import Limit
@@ -21,8 +22,8 @@ pytestmark = [pytest.mark.daily, pytest.mark.host, pytest.mark.hosts("*")]
     blocks=Limit(80, 90, "%"),
     inodes=Limit(80, 90, "%"),
 )
-def test_disk_space(host: Host, check: CheckRun) -> None:
-    rc, out, err = run_bounded(host, DF_COMMAND, 20)
+def test_disk_space(host: Host, check: CheckRun, environment: Environment) -> None:
+    rc, out, err = run_bounded(host, DF_COMMAND, environment.command_timeout)
     mounts = parse_df(out)
     check.attach("df", out or err)
     if not mounts:
@@ -49,8 +50,8 @@ def test_disk_space(host: Host, check: CheckRun) -> None:
     available=Limit(10, 5, "%", below=True),
     swap=Limit(50, 80, "%"),
 )
-def test_memory(host: Host, check: CheckRun) -> None:
-    text = host.file("/proc/meminfo").content_string
+def test_memory(host: Host, check: CheckRun, environment: Environment) -> None:
+    _rc, text, _err = run_bounded(host, "cat /proc/meminfo", environment.command_timeout)
     check.attach("/proc/meminfo", text)
     try:
         memory = parse_meminfo(text)

@@ -8,8 +8,9 @@ import pytest
 from testinfra.host import Host
 
 from actions.logs import CleanOldLogs
-from fixtures.environment import get_environment
+from fixtures.config import Environment
 from fixtures.hosts import run_bounded
+from fixtures.logs import Logs
 from fixtures.measure import CheckRun, check, unknown
 from fixtures.remediation import Remediation
 from fixtures.status import Limit
@@ -25,20 +26,22 @@ pytestmark = [pytest.mark.weekly, pytest.mark.logs, pytest.mark.hosts("app")]
     old_files=Limit(1, None),
     offers=(CleanOldLogs,),
 )
-def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest) -> None:
-    env = get_environment(request.config)
-    if env is None or env.logs is None or env.logs.dir is None:
+def test_logs_retention(
+    host: Host, logs: Logs, check: CheckRun, remediation: Remediation, environment: Environment
+) -> None:
+    folder = logs.config.dir
+    if folder is None:
         pytest.skip("no log folder to hold to a retention ([logs] dir)")
-    days = round(env.logs.retention / 86400)
-    rc, out, err = run_bounded(host, old_logs_command(env.logs.dir, days), 30)
+    days = round(logs.config.retention / 86400)
+    rc, out, err = run_bounded(host, old_logs_command(folder, days), logs.timeout)
     if rc != 0:
-        raise unknown(f"{check.target}: cannot list {env.logs.dir}: {err.strip()[:160]}")
+        raise unknown(f"{check.target}: cannot list {folder}: {err.strip()[:160]}")
     old = parse_old_logs(out, time.time())
     size = sum(f.size for f in old)
     check.measure(
         "old_files",
         len(old),
-        label=f"log files in {env.logs.dir} older than {days}d",
+        label=f"log files in {folder} older than {days}d",
         detail=f"{format_quantity(size, 'B')}, oldest {old[0].name} {old[0].age_days:.0f}d" if old else "",
     )
     if old:
@@ -46,11 +49,11 @@ def test_logs_retention(host: Host, check: CheckRun, remediation: Remediation, r
         remediation.offer(
             CleanOldLogs(
                 host=host,
-                directory=env.logs.dir,
+                directory=folder,
                 files=[f.name for f in old],
                 retention_days=days,
-                journald=env.logs.source == "journald",
-                environment=env.name,
+                journald=logs.config.source == "journald",
+                environment=environment.name,
                 target=check.target,
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from fixtures.environment import get_environment
+from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.status import Limit
 from fixtures.units import format_quantity
@@ -23,9 +23,9 @@ MIN_SEQ_SCANS = 10
     unused=Limit(1, None),
     invalid=Limit(1, None),
 )
-def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    env = get_environment(request.config)
-    min_age = env.postgres.unused_index_min_stats_age if env and env.postgres else 7 * 86400
+def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, environment: Environment) -> None:
+    assert environment.postgres is not None  # the postgres fixture skipped otherwise
+    min_age = environment.postgres.unused_index_min_stats_age
     age, since_start = statistics_age(postgres)
     unused, invalid = unused_and_invalid_indexes(postgres)
     began = "the server start" if since_start else "stats_reset"
@@ -73,9 +73,9 @@ def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, request: 
     "Large tables read mostly by sequential scans (share of scans that are sequential)",
     seq_share=Limit(50, None, "%"),
 )
-def test_missing_indexes(postgres: psycopg.Connection, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    env = get_environment(request.config)
-    min_size = int(env.postgres.large_table_size if env and env.postgres else 10 * 1024**2)
+def test_missing_indexes(postgres: psycopg.Connection, check: CheckRun, environment: Environment) -> None:
+    assert environment.postgres is not None  # the postgres fixture skipped otherwise
+    min_size = int(environment.postgres.large_table_size)
     tables = sequentially_scanned_tables(postgres, min_size, MIN_SEQ_SCANS)
     check.record("large tables scanned sequentially", len(tables))
     if not tables:

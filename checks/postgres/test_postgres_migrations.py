@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from fixtures.environment import get_environment
+from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from probes.postgres import alembic_versions
 
@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.daily]
     "postgres.migrations_current",
     "alembic_version equals the environment's expected head ([postgres] alembic_head)",
 )
-def test_migrations_current(postgres: psycopg.Connection, check: CheckRun, request: pytest.FixtureRequest) -> None:
-    env = get_environment(request.config)
-    expected = env.postgres.alembic_head if env and env.postgres else None
+def test_migrations_current(postgres: psycopg.Connection, check: CheckRun, environment: Environment) -> None:
+    assert environment.postgres is not None  # the postgres fixture skipped otherwise
+    expected = environment.postgres.alembic_head
     if expected is None:
         pytest.skip("no expected migration head: set [postgres] alembic_head in the environment file")
     versions = alembic_versions(postgres)

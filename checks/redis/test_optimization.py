@@ -7,7 +7,7 @@ import pytest
 import redis as redis_py
 
 from actions.redis import RedisConfig
-from fixtures.environment import get_environment
+from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
 from fixtures.status import Limit
@@ -53,11 +53,11 @@ def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
 
 @check("redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy", offers=(RedisConfig,))
 def test_eviction_policy(
-    redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+    redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation, environment: Environment
 ) -> None:
-    env = get_environment(request.config)
-    expected = env.redis.eviction_policy if env and env.redis else None
-    if env is None or expected is None:
+    assert environment.redis is not None  # the redis fixture skipped otherwise
+    expected = environment.redis.eviction_policy
+    if expected is None:
         pytest.skip("no expected policy: set [redis] eviction_policy (the manual uses allkeys-lru for the cache)")
     actual = eviction_policy(redis)
     check.attach("maxmemory-policy", f"actual {actual}\nexpected {expected}")
@@ -65,7 +65,10 @@ def test_eviction_policy(
         check.critical(f"maxmemory-policy is {actual}, expected {expected} ([redis] eviction_policy)")
         remediation.offer(
             RedisConfig(
-                url=redis_target, settings={"maxmemory-policy": expected}, environment=env.name, target=check.target
+                url=redis_target,
+                settings={"maxmemory-policy": expected},
+                environment=environment.name,
+                target=check.target,
             )
         )
     else:

@@ -7,7 +7,7 @@ import pytest
 import redis as redis_py
 
 from actions.redis import RevokeSessions
-from fixtures.environment import get_environment
+from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
 from fixtures.status import Limit
@@ -28,7 +28,7 @@ def test_disabled_users_have_no_sessions(
     redis_target: str,
     check: CheckRun,
     remediation: Remediation,
-    request: pytest.FixtureRequest,
+    environment: Environment,
 ) -> None:
     disabled = disabled_users(postgres)
     sessions = sessions_of(redis, disabled)
@@ -38,8 +38,6 @@ def test_disabled_users_have_no_sessions(
     check.measure("sessions", count, label="sessions of disabled users", detail=f"users {users}" if users else "")
     if sessions:
         check.attach("sessions of disabled users", "\n".join(f"{u}: {', '.join(k)}" for u, k in sessions.items()))
-        env = get_environment(request.config)
-        assert env is not None
         remediation.offer(
-            RevokeSessions(url=redis_target, sessions=sessions, environment=env.name, target=check.target)
+            RevokeSessions(url=redis_target, sessions=sessions, environment=environment.name, target=check.target)
         )
