@@ -1,0 +1,37 @@
+"""The small parsers and patterns the checks lean on, held to the cases that once went wrong."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from probes.backups import parse_integrity
+from probes.host import pgrep_pattern
+
+
+@pytest.mark.parametrize("service", ["sergas-app", "/usr/bin/sergas", "./run.sh --name=x"])
+def test_pgrep_pattern_never_matches_the_shell_that_runs_it(service: str) -> None:
+    """The manual's `pgrep -f` run through `sh -c` sees its own shell: a name starting with '/'
+    once made app.service_running find 'processes' that did not exist."""
+    pattern = pgrep_pattern(service)
+    found = subprocess.run(["sh", "-c", f"pgrep -f -- '{pattern}'; true"], capture_output=True, text=True)
+    assert found.stdout == "", f"{pattern!r} matched {found.stdout!r}"
+
+
+def test_pgrep_pattern_matches_the_process() -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        found = subprocess.run(["pgrep", "-f", "--", pgrep_pattern("sleep 30")], capture_output=True, text=True)
+        assert str(sleeper.pid) in found.stdout.split()
+    finally:
+        sleeper.kill()
+
+
+def test_an_integrity_report_cut_short_is_not_a_verdict() -> None:
+    """A scan killed by its timeout after `pg_restore --list` once read as a healthy archive."""
+    started = "size=1024\nouter=1f8b080000\ninner=5047444d50\ngzip_rc=0\ngzip_err=\n"
+    with pytest.raises(ValueError, match="stopped before its end"):
+        parse_integrity(started + "list_rc=0\nentries=40\n")
+    found = parse_integrity(started + "list_rc=0\nentries=40\ntable_data=5\nread_rc=0\ndone=1\n")
+    assert (found.format, found.gzipped, found.entries) == ("custom", True, 40)
