@@ -133,19 +133,17 @@ def test_redis_memory_filled(run_checks: RunChecks, sandbox: Sandbox) -> None:
                      run.message("redis.memory")), run.message("redis.memory")
 
 
-def test_disk_space_over_threshold(run_checks: RunChecks) -> None:
-    """No disk here can be filled safely: the thresholds come down to the disk's real usage."""
-    env = environment_text('[thresholds."host.disk_space"]\nwarning = 0.001\ncritical = 0.002\n')
+def test_disk_and_memory_over_thresholds(run_checks: RunChecks) -> None:
+    """No disk can be filled safely on a shared machine, nor memory pressure made: the thresholds
+    come to the machine's real usage instead (down for disk, up for available memory)."""
+    env = environment_text(
+        '[thresholds."host.disk_space"]\nwarning = 0.001\ncritical = 0.002\n'
+        '[thresholds."host.memory.available"]\nwarning = 99.99\ncritical = 99.98\n'
+    )
     run = run_checks("daily/test_host.py", env=env)
     assert run.status("host.disk_space") == "critical"
     assert re.match(r"localhost: / used = [\d.]+% \([\d.]+ \w+ of [\d.]+ \w+\) >= critical 0\.002%",
                     run.message("host.disk_space")), run.message("host.disk_space")
-
-
-def test_memory_pressure_over_threshold(run_checks: RunChecks) -> None:
-    """Memory pressure cannot be made on a shared machine: the threshold comes up to it."""
-    env = environment_text('[thresholds."host.memory.available"]\nwarning = 99.99\ncritical = 99.98\n')
-    run = run_checks("daily/test_host.py", env=env)
     assert run.status("host.memory") == "critical"
     assert re.match(r"localhost: memory available = [\d.]+% \(.* of .*\) <= critical 99\.98%", run.message("host.memory"))
 

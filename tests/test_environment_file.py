@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RunChecks
+from tests.conftest import Run, RunChecks
 
 MINIMAL = """
 name = "broken"
@@ -13,33 +13,37 @@ url = "redis://127.0.0.1:1/0"
 """
 
 
-def assert_usage_error(run: object, *expected: str) -> None:
-    result = run.result  # type: ignore[attr-defined]
-    output = run.output  # type: ignore[attr-defined]
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
-    assert "Traceback" not in output, output
+def assert_usage_error(run: Run, *expected: str) -> None:
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "Traceback" not in run.output, run.output
     for text in expected:
-        assert text in output, output
+        assert text in run.output, run.output
 
 
-def test_unknown_key_is_named(suite: RunChecks) -> None:
-    run = suite(env=MINIMAL + 'eviction_polcy = "allkeys-lru"\n')
-    assert_usage_error(run, "env.toml: redis.eviction_polcy: unknown key (typo?)")
-
-
-def test_unknown_section_is_named(suite: RunChecks) -> None:
-    run = suite(env=MINIMAL + "[postgress]\ndsn = 'x'\n")
-    assert_usage_error(run, "env.toml: postgress: unknown key")
-
-
-def test_wrong_type_is_named(suite: RunChecks) -> None:
-    run = suite(env=MINIMAL + '[thresholds."host.disk_space"]\nwarning = "lots"\n')
-    assert_usage_error(run, 'env.toml: thresholds.host.disk_space.warning', "not a quantity: 'lots'")
-
-
-def test_missing_variable_is_named(suite: RunChecks) -> None:
-    run = suite(env=MINIMAL.replace("127.0.0.1:1", "${SERGAS_TEST_UNSET_HOST}:1"))
-    assert_usage_error(run, "redis.url: environment variable SERGAS_TEST_UNSET_HOST is not set")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            MINIMAL + 'eviction_polcy = "allkeys-lru"\n',
+            ["env.toml: redis.eviction_polcy: unknown key (typo?)"],
+            id="unknown-key",
+        ),
+        pytest.param(MINIMAL + "[postgress]\ndsn = 'x'\n", ["env.toml: postgress: unknown key"], id="unknown-section"),
+        pytest.param(
+            MINIMAL + '[thresholds."host.disk_space"]\nwarning = "lots"\n',
+            ["env.toml: thresholds.host.disk_space.warning", "not a quantity: 'lots'"],
+            id="wrong-type",
+        ),
+        pytest.param(
+            MINIMAL.replace("127.0.0.1:1", "${SERGAS_TEST_UNSET_HOST}:1"),
+            ["redis.url: environment variable SERGAS_TEST_UNSET_HOST is not set"],
+            id="missing-variable",
+        ),
+        pytest.param('name = "x"\n[redis\n', ["env.toml: not valid TOML"], id="invalid-toml"),
+    ],
+)
+def test_broken_file_is_named(suite: RunChecks, text: str, expected: list[str]) -> None:
+    assert_usage_error(suite(env=text), *expected)
 
 
 def test_missing_file_lists_environments(suite: RunChecks, pytester: pytest.Pytester) -> None:
@@ -51,11 +55,6 @@ def test_no_environment_chosen(suite: RunChecks, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("SERGAS_ENV", raising=False)
     run = suite(args=("--env=",))
     assert_usage_error(run, "no environment chosen: pass --env NAME|PATH or set SERGAS_ENV")
-
-
-def test_invalid_toml(suite: RunChecks) -> None:
-    run = suite(env='name = "x"\n[redis\n')
-    assert_usage_error(run, "env.toml: not valid TOML")
 
 
 def test_thresholds_accept_units(suite: RunChecks) -> None:
@@ -84,4 +83,6 @@ def test_threshold_for_no_check_is_refused(suite: RunChecks) -> None:
     run = suite(env=env, args=("--co",))
     assert run.result.ret == pytest.ExitCode.OK, "collect-only judges nothing"
     run = suite(env=env)
-    assert_usage_error(run, 'environment broken: thresholds."host.disk_spce" names no check (did you mean host.disk_space?)')
+    assert_usage_error(
+        run, 'environment broken: thresholds."host.disk_spce" names no check (did you mean host.disk_space?)'
+    )
