@@ -8,9 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sandbox.app_process import NO_PROXY
 from sandbox.ports import free_port
-from sandbox.processes import ChildServer
+from sandbox.processes import NO_PROXY, ChildServer
 
 CONFIG = """\
 route:
@@ -33,9 +32,8 @@ class AlertmanagerServer(ChildServer):
 
     title = "Alertmanager"
 
-    def __init__(self, root: Path, *, port: int | None = None) -> None:
-        super().__init__(port=port or free_port(), log_path=root / "alertmanager.log")
-        self.root = root
+    def __init__(self, root: Path) -> None:
+        super().__init__(port=free_port(), log_path=root / "alertmanager.log")
         self.dir = root / "alertmanager"
 
     def _launch(self) -> None:

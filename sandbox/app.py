@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,14 +46,14 @@ from prometheus_client.registry import Collector
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from sandbox.processes import NO_PROXY
+
 VERSION = "1.0.0"
 ZOHO_STUB_PATH = "/zoho-stub/crm/v2/org"
 ROUTES = ("/health", "/metrics", "/api/v1/users", "/api/v1/features", ZOHO_STUB_PATH)
 CIRCUIT_BREAKER_THRESHOLD = 3
 
 log = logging.getLogger("sergas")
-# Loopback URLs must not go through an http_proxy from the environment.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -236,7 +235,7 @@ class SergasApp:
         started = time.monotonic()
         zoho_log = log.getChild("zoho")
         try:
-            with _NO_PROXY.open(self.zoho_url(faults), timeout=1) as response:
+            with NO_PROXY.open(self.zoho_url(faults), timeout=1) as response:
                 response.read()
         except Exception as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc

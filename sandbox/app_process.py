@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sandbox.processes import ChildServer
+from sandbox.processes import NO_PROXY, ChildServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Loopback URLs must not go through an http_proxy from the environment.
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class AppProcess(ChildServer):
@@ -23,7 +20,6 @@ class AppProcess(ChildServer):
 
     def __init__(self, root: Path, *, marker: str, port: int, log_path: Path, settings: dict[str, Any]):
         super().__init__(port=port, log_path=log_path)
-        self.root = root
         self.marker = marker
         self.config_path = root / "app.json"
         self.settings = {**settings, "name": marker, "port": port}

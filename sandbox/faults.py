@@ -26,9 +26,10 @@ import psycopg
 import redis as redis_client
 from filelock import FileLock
 
-from sandbox.app_process import NO_PROXY
+from sandbox import logs
 from sandbox.backups import BackupFaults
 from sandbox.postgres import MAX_CONNECTIONS, SUPERUSER_RESERVED_CONNECTIONS
+from sandbox.processes import NO_PROXY, wait_until
 from sandbox.redis import connect as redis_connect
 
 if TYPE_CHECKING:
@@ -108,26 +109,41 @@ class Faults(BackupFaults):
 
     @contextmanager
     def long_running_query(self, seconds: float = 3600) -> Iterator[int]:
-        """A query running (pg_sleep) until the block exits; yields its backend pid."""
+        """A query running (pg_sleep) until the block exits; yields its backend pid once
+        pg_stat_activity shows it `active`."""
         state = self.sandbox.require_state()
         conn = psycopg.connect(
             state.pg_dsn, autocommit=True, connect_timeout=5, application_name="sandbox-fault"
         )
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        pid = int(row[0]) if row else 0
-
-        def run() -> None:
-            with contextlib.suppress(psycopg.Error):  # cancelled on exit
-                conn.execute("SELECT pg_sleep(%s)", (seconds,))
-
-        worker = threading.Thread(target=run, name="sandbox-fault-long-query", daemon=True)
-        worker.start()
+        worker: threading.Thread | None = None
+        pid = 0
         try:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            pid = int(row[0]) if row else 0
+
+            def run() -> None:
+                with contextlib.suppress(psycopg.Error):  # cancelled on exit
+                    conn.execute("SELECT pg_sleep(%s)", (seconds,))
+
+            worker = threading.Thread(target=run, name="sandbox-fault-long-query", daemon=True)
+            worker.start()
+            with self._admin_session() as admin:
+
+                def active() -> bool:
+                    found = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+                    return found is not None and found[0] == "active"
+
+                wait_until(active, 10, f"the long-running query (pid {pid}) to be active")
             yield pid
         finally:
-            with psycopg.connect(state.pg_dsn, autocommit=True, connect_timeout=5) as admin:
-                admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
-            worker.join(10)
+            if worker is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.cancel_safe(timeout=5)
+                worker.join(10)
+                if worker.is_alive():  # the cancel did not land: end the session
+                    with self._admin_session() as admin:
+                        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    worker.join(10)
             conn.close()
 
     # PostgreSQL faults that build objects do it as the app role (so its reads of pg_stats see
@@ -143,10 +159,17 @@ class Faults(BackupFaults):
             conn.execute("SET ROLE sergas")
             yield conn  # closing it flushes its table statistics
 
-    def _drop(self, *tables: str) -> None:
+    @contextmanager
+    def _admin_session(self) -> Iterator[psycopg.Connection[Any]]:
+        """A superuser session (reserved slots: works when the app role's are all taken) whose
+        statements stay out of pg_stat_statements."""
         state = self.sandbox.require_state()
         with psycopg.connect(state.pg_superuser_dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute("SET pg_stat_statements.track = 'none'")
+            yield conn
+
+    def _drop(self, *tables: str) -> None:
+        with self._admin_session() as conn:
             for table in tables:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -422,8 +445,6 @@ class Faults(BackupFaults):
         Kinds: errors, http_5xx, auth_failures, circuit_breaker_open, slow_requests (options:
         `duration_ms`, `path`), requests (healthy traffic).
         """
-        from sandbox import logs
-
         app_log = self.sandbox.require_state().app_log
         with logs.appended(app_log, logs.fault_lines(kind, n, **options)) as lines:
             yield lines
@@ -432,8 +453,6 @@ class Faults(BackupFaults):
     def slow_queries(self, n: int, seconds: float = 1.1) -> Iterator[None]:
         """`n` real statements of `seconds` (pg_sleep, run at once) that PostgreSQL logs as slow
         (log_min_duration_statement = 1000); their log lines are removed after the block."""
-        from sandbox import logs
-
         state = self.sandbox.require_state()
         tag = f"sandbox-fault-{os.getpid()}-{threading.get_ident()}"
 

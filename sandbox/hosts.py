@@ -12,14 +12,13 @@ backend never sets) makes every host reachable as ``ssh://root@<address>``::
             host.run("hostname")          # -> "h1", "h2": each sshd has its own UTS namespace
 
 Needs root (``ip netns add``) and ``/usr/sbin/sshd``: check :meth:`NamespaceHosts.available`
-first. The sshd processes die with the Python *thread* that started them (PR_SET_PDEATHSIG),
-so start the sandbox from a thread that lives as long as the hosts must (the main thread).
+first. The sshd processes die with the Python process that started them (SIGKILL, see
+sandbox/processes.py `spawn`), whichever thread started them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import ipaddress
 import os
@@ -38,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from sandbox.processes import pid_alive, spawn, terminate, wait_until
+
 SSHD = "/usr/sbin/sshd"
 PREFIX = "sergas-h"
 SUPERNET = ipaddress.IPv4Network("10.213.0.0/16")
@@ -55,7 +56,6 @@ _CM_EXPANDED = 3 + 40  # "cm-" + SHA1 hex of %C
 ROUTE_PROTO = "213"
 DownHow = Literal["link", "silent", "sshd"]
 
-_PR_SET_PDEATHSIG = 1
 _NS_RE = re.compile(rf"^{re.escape(PREFIX)}(\d+)-[0-9a-f]+-h\d+$")
 
 
@@ -70,26 +70,8 @@ def _run(*args: str, check: bool = True, timeout: float = 20) -> subprocess.Comp
     return proc
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: no dlopen in preexec_fn
-
-
 def _keygen(path: Path, comment: str) -> None:
     _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path))
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGKILL the child when the thread that forked it exits."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _netns_list() -> list[str]:
@@ -130,7 +112,6 @@ class NamespaceHost:
     netns: str  # "sergas-h<pid>-<tag>-h1"
     address: str  # namespace side, where sshd listens
     gateway: str  # root side of the veth pair
-    prefixlen: int
     veth: str  # root-side interface name
     ssh_config: Path
     sshd_config: Path
@@ -144,16 +125,6 @@ class NamespaceHost:
     def spec(self) -> str:
         """The testinfra host spec."""
         return f"ssh://root@{self.address}"
-
-    @property
-    def is_up(self) -> bool:
-        return self._down is None and self.process is not None and self.process.poll() is None
-
-    def testinfra_host(self, **kwargs: Any) -> Any:
-        """A ``testinfra.host.Host`` for this host (cached by testinfra per spec and kwargs)."""
-        import testinfra
-
-        return testinfra.get_host(self.spec, ssh_config=str(self.ssh_config), **kwargs)
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -216,7 +187,7 @@ class NamespaceHost:
 
     def _start_sshd(self) -> None:
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-        # unshare --uts gives each host its own hostname; sh and unshare exec, so the pid we
+        # unshare --uts gives each host its own hostname; ip, unshare and sh exec, so the pid we
         # hold is sshd's own and PDEATHSIG (kept across a non-setuid exec) reaches it.
         # `ip netns exec` runs in a private mount namespace (it remounts /sys), so the bind
         # mount over root's ~/.bashrc is seen by this host's sessions only.
@@ -229,14 +200,8 @@ class NamespaceHost:
             "sh", "-c", script,
             self.name, SSHD, str(self.sshd_config), str(self.sshd_log), str(self.bashrc or ""),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # PDEATHSIG must be set in the child
-            close_fds=True,
-        )
+        # Output before sshd's own -E log (a failing hostname or mount) lands in that log too.
+        self.process = spawn(cmd, self.sshd_log, death_signal=signal.SIGKILL)
 
     def _stop_sshd(self) -> None:
         """Stop sshd and every session in the namespace.
@@ -247,46 +212,35 @@ class NamespaceHost:
         proc, self.process = self.process, None
         listener = proc.pid if proc is not None else None
         _kill_netns_pids(self.netns, spare=listener)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            terminate(proc, timeout=5)
 
     def wait_ready(self, timeout: float = 10) -> None:
         """Wait until sshd accepts TCP connections on the namespace address."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process is None or self.process.poll() is not None:
-                code = None if self.process is None else self.process.returncode
-                raise SandboxError(f"sshd for {self.name} exited ({code}): {self._log_tail()}")
-            try:
-                with socket.create_connection((self.address, 22), timeout=0.5) as sock:
-                    # sshd speaks first: a banner proves it is sshd, not a half-open port.
-                    sock.settimeout(2)
-                    if sock.recv(4).startswith(b"SSH-"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SandboxError(
-                    f"sshd for {self.name} not reachable on {self.address}:22 after {timeout}s: {self._log_tail()}"
-                )
-            time.sleep(0.05)
+        if self.process is None:
+            raise SandboxError(f"sshd for {self.name} is not started")
+
+        def banner() -> bool:
+            with socket.create_connection((self.address, 22), timeout=0.5) as sock:
+                # sshd speaks first: a banner proves it is sshd, not a half-open port.
+                sock.settimeout(2)
+                return sock.recv(4).startswith(b"SSH-")
+
+        try:
+            wait_until(
+                banner,
+                timeout,
+                f"sshd for {self.name} on {self.address}:22",
+                process=self.process,
+                log_path=self.sshd_log,
+                interval=0.05,
+            )
+        except RuntimeError as exc:
+            raise SandboxError(str(exc)) from None
 
     def close_master(self) -> None:
         """Close the multiplexed ssh master connection to this host, if any."""
         _run("ssh", "-F", str(self.ssh_config), "-O", "exit", self.address, check=False, timeout=10)
-
-    def _log_tail(self, lines: int = 5) -> str:
-        try:
-            text = self.sshd_log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no sshd log)"
-        return " | ".join(text[-lines:]) or "(empty sshd log)"
 
 
 class NamespaceHosts:
@@ -465,7 +419,6 @@ class NamespaceHosts:
             netns=netns,
             address=address,
             gateway=gateway,
-            prefixlen=30,
             veth=veth,
             ssh_config=self.ssh_config,
             sshd_config=hostdir / "sshd_config",
@@ -569,7 +522,7 @@ def cleanup_stale() -> list[str]:
     stale_addresses: set[str] = set()
     for ns in _netns_list():
         m = _NS_RE.match(ns)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             inside = _run("ip", "-n", ns, "-o", "-4", "addr", "show", check=False).stdout
             stale_addresses.update(re.findall(r"inet (10\.213\.[\d.]+)/", inside))
             _kill_netns_pids(ns)
@@ -577,7 +530,7 @@ def cleanup_stale() -> list[str]:
             removed.append(ns)
     for path in Path("/tmp").glob(f"{PREFIX}*-cm-*"):
         m = re.match(rf"{re.escape(PREFIX)}(\d+)-cm-", path.name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(str(path))
     # down("link") routes of those namespaces, or whose veth is gone (a veth keeps its address

@@ -22,6 +22,8 @@ from pathlib import Path
 
 PATHS = ("/health", "/api/v1/users", "/api/v1/features", "/metrics", "/api/v1/accounts", "/api/v1/agents/run")
 HISTORY_HOURS = 26
+HISTORY_STEP_S = 30.0  # one history request every ~30 s
+FAULT_SPREAD_S = 600.0  # fault lines are spread over the last ten minutes
 ROTATED_AT = (timedelta(hours=20), timedelta(hours=6))  # app.log.2.gz ends 20 h ago, app.log.1 6 h ago
 
 
@@ -54,13 +56,13 @@ def circuit_open_line(when: datetime) -> str:
     return f"{stamp(when)} WARNING sergas.zoho circuit breaker open after 3 consecutive failures"
 
 
-def history_lines(start: datetime, end: datetime, rng: random.Random, step_s: float = 30.0) -> Iterator[str]:
-    """Healthy traffic between `start` and `end`, one request every ~`step_s` seconds."""
+def history_lines(start: datetime, end: datetime, rng: random.Random) -> Iterator[str]:
+    """Healthy traffic between `start` and `end`, one request every ~HISTORY_STEP_S seconds."""
     when = start
     while when < end:
         path = rng.choice(PATHS)
         yield request_line(when, path, 200, rng.randint(2, 180))
-        when += timedelta(seconds=rng.uniform(0.5, 1.5) * step_s)
+        when += timedelta(seconds=rng.uniform(0.5, 1.5) * HISTORY_STEP_S)
 
 
 def _history(now: datetime) -> list[tuple[datetime, str]]:
@@ -148,10 +150,10 @@ def appended(path: Path, lines: Iterable[str]) -> Iterator[list[str]]:
         remove_lines(path, written)
 
 
-def recent(n: int, spread_s: float = 600.0) -> list[datetime]:
-    """`n` times within the last `spread_s` seconds, oldest first."""
+def recent(n: int) -> list[datetime]:
+    """`n` times within the last FAULT_SPREAD_S seconds, oldest first."""
     now = datetime.now(UTC)
-    return [now - timedelta(seconds=spread_s * (n - i) / max(n, 1)) for i in range(n)]
+    return [now - timedelta(seconds=FAULT_SPREAD_S * (n - i) / max(n, 1)) for i in range(n)]
 
 
 def fault_lines(kind: str, n: int, *, duration_ms: int = 7200, path: str = "/api/v1/agents/run") -> list[str]:

@@ -50,8 +50,8 @@ class PostgresCluster(ChildServer):
     stop_signal = signal.SIGINT
     stop_timeout = 15.0
 
-    def __init__(self, root: Path, *, port: int | None = None, password: str | None = None) -> None:
-        super().__init__(port=port or free_port(), log_path=root / "postgres.log")
+    def __init__(self, root: Path, *, password: str | None = None) -> None:
+        super().__init__(port=free_port(), log_path=root / "postgres.log")
         self.root = root
         self.password = password or secrets.token_hex(16)
         self.data_dir = root / "pgdata"

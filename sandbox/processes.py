@@ -1,5 +1,6 @@
 """Child processes that die with their parent, waiting for them to become ready, and
-`ChildServer`, what every sandbox server run as a child process has in common."""
+`ChildServer`, what every sandbox server run as a child process has in common. Also `NO_PROXY`,
+the opener every sandbox HTTP request to 127.0.0.1 goes through."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any, ClassVar, TypeVar
 T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1
+# Loopback URLs must not go through an http_proxy from the environment.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -230,8 +234,12 @@ class ChildServer:
         self.launch()
         self.wait_ready()
 
-    def stop(self) -> None:
-        """Send `stop_signal`, wait up to `stop_timeout`, then SIGKILL (see `terminate`)."""
+    def stop(self, *, save: bool = False) -> None:
+        """Send `stop_signal`, wait up to `stop_timeout`, then SIGKILL (see `terminate`).
+
+        `save`: keep the server's state for the next `start()` (a fault's restart), for the
+        servers whose state would otherwise be lost (Redis, S3); the others ignore it.
+        """
         if self._process is not None:
             terminate(self._process, self.stop_signal, timeout=self.stop_timeout)
 

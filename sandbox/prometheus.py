@@ -12,9 +12,8 @@ import shutil
 import urllib.parse
 from pathlib import Path
 
-from sandbox.app_process import NO_PROXY
 from sandbox.ports import free_port
-from sandbox.processes import ChildServer
+from sandbox.processes import NO_PROXY, ChildServer
 
 JOB = "sergas-app"
 SCRAPE_INTERVAL = "1s"
@@ -49,17 +48,7 @@ groups:
 """
 
 
-def _config(app_port: int, alertmanager_port: int | None) -> str:
-    alerting = (
-        f"""
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["127.0.0.1:{alertmanager_port}"]
-"""
-        if alertmanager_port
-        else ""
-    )
+def _config(app_port: int, alertmanager_port: int) -> str:
     return f"""\
 global:
   scrape_interval: {SCRAPE_INTERVAL}
@@ -70,7 +59,12 @@ scrape_configs:
   - job_name: {JOB}
     static_configs:
       - targets: ["127.0.0.1:{app_port}"]
-{alerting}"""
+
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:{alertmanager_port}"]
+"""
 
 
 class PrometheusServer(ChildServer):
@@ -79,9 +73,8 @@ class PrometheusServer(ChildServer):
 
     title = "Prometheus"
 
-    def __init__(self, root: Path, *, app_port: int, alertmanager_port: int | None = None) -> None:
+    def __init__(self, root: Path, *, app_port: int, alertmanager_port: int) -> None:
         super().__init__(port=free_port(), log_path=root / "prometheus.log")
-        self.root = root
         self.app_port = app_port
         self.alertmanager_port = alertmanager_port
         self.dir = root / "prometheus"

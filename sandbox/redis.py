@@ -41,8 +41,8 @@ class RedisServer(ChildServer):
 
     title = "Redis"
 
-    def __init__(self, root: Path, *, port: int | None = None) -> None:
-        super().__init__(port=port or free_port(), log_path=root / "redis.log")
+    def __init__(self, root: Path) -> None:
+        super().__init__(port=free_port(), log_path=root / "redis.log")
         self.root = root
         self.data_dir = root / "redis"
         self._seeded = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import secrets
@@ -10,8 +11,8 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,10 @@ from sandbox import backups as sandbox_backups
 from sandbox import control
 from sandbox import logs as sandbox_logs
 from sandbox.alertmanager import AlertmanagerServer
-from sandbox.app_process import NO_PROXY, AppProcess
+from sandbox.app_process import AppProcess
 from sandbox.ports import free_port
 from sandbox.postgres import PostgresCluster
-from sandbox.processes import ChildServer, pid_alive, wait_until
+from sandbox.processes import NO_PROXY, ChildServer, pid_alive, wait_until
 from sandbox.prometheus import JOB, PrometheusServer
 from sandbox.redis import RedisServer
 from sandbox.s3 import S3Server, start_in_background
@@ -55,7 +56,6 @@ class SandboxState:
     postgres_log: Path
     redis_port: int
     redis_url: str
-    redis_log: Path
     app_url: str
     app_marker: str
     admin_token: str
@@ -63,9 +63,7 @@ class SandboxState:
     log_dir: Path
     faults_file: Path
     control_socket: Path
-    owner_pid: int
     pids: dict[str, int | None] = field(default_factory=dict)
-    started_at: str = ""
     prometheus_url: str = ""
     alertmanager_url: str = ""
     s3_endpoint: str = ""
@@ -83,11 +81,12 @@ class SandboxState:
 
     @classmethod
     def from_json(cls, text: str) -> SandboxState:
-        data = json.loads(text)
+        """The state from `to_json`; keys this version no longer has are ignored."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in json.loads(text).items() if k in known}
         for name in (
             "root",
             "postgres_log",
-            "redis_log",
             "app_log",
             "log_dir",
             "faults_file",
@@ -152,6 +151,7 @@ class Sandbox:
         self.start_seconds: float | None = None
         self._root: Path | None = None
         self._control: control.ControlServer | None = None
+        self._s3_started: Callable[[], None] | None = None  # joins the S3 start (see stop)
         self._lock = threading.RLock()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -218,7 +218,7 @@ class Sandbox:
                 redis_error.append(exc)
 
         self.s3 = S3Server(root)
-        s3_started = start_in_background(self.s3)
+        self._s3_started = start_in_background(self.s3)
         waiter = threading.Thread(target=redis_ready, name="sandbox-redis-ready")
         waiter.start()
         try:
@@ -235,7 +235,7 @@ class Sandbox:
         self.traffic = TrafficDriver(self.app.url, admin_token)
         self.traffic.start()
 
-        s3_started()
+        self._s3_started()
         sandbox_backups.build(root, self.postgres.bin_dir, self.postgres.superuser_dsn, self.s3.client())
         self.alertmanager.wait_ready()
         self.prometheus.wait_ready()
@@ -257,7 +257,6 @@ class Sandbox:
             postgres_log=self.postgres.log_path,
             redis_port=self.redis.port,
             redis_url=self.redis.url,
-            redis_log=self.redis.log_path,
             app_url=self.app.url,
             app_marker=marker,
             admin_token=admin_token,
@@ -265,8 +264,6 @@ class Sandbox:
             log_dir=log_dir,
             faults_file=faults_file,
             control_socket=root / "control.sock",
-            owner_pid=os.getpid(),
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             prometheus_url=self.prometheus.url,
             alertmanager_url=self.alertmanager.url,
             s3_endpoint=self.s3.endpoint,
@@ -295,6 +292,12 @@ class Sandbox:
             if self.traffic is not None:
                 self.traffic.stop()
                 self.traffic = None
+            if self._s3_started is not None:
+                # After a failed start the S3 start may still run: let it end first, or it would
+                # launch moto and recreate <root>/s3 after the root is gone. Its error is moot.
+                with contextlib.suppress(Exception):
+                    self._s3_started()
+                self._s3_started = None
             for component in (self.s3, self.prometheus, self.alertmanager, self.app, self.redis, self.postgres):
                 if component is not None:
                     try:
@@ -370,10 +373,7 @@ class Sandbox:
             if component is None:
                 raise RuntimeError(f"the sandbox's {name} is not started")
             if op == "stop":
-                if isinstance(component, (RedisServer, S3Server)):
-                    component.stop(save=True)  # keep the keys / the bucket's objects for the restart
-                else:
-                    component.stop()
+                component.stop(save=True)  # Redis keeps its keys, S3 its bucket's objects, for the restart
             elif op == "start":
                 component.start()
             elif op in ("revoke_key", "restore_key") and isinstance(component, S3Server):

@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from sandbox.processes import NO_PROXY
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,16 @@ class TrafficDriver:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._stopping.clear()
+        # A fresh Event per start: a thread of an earlier start that outlived stop()'s join (a
+        # request still in its timeout) keeps seeing its own Event set and ends, never doubling
+        # the traffic.
+        self._stopping.set()
+        stopping = self._stopping = threading.Event()
         self._threads = []
         for route in self.routes:
-            thread = threading.Thread(target=self._drive, args=(route,), name=f"traffic {route.path}", daemon=True)
+            thread = threading.Thread(
+                target=self._drive, args=(route, stopping), name=f"traffic {route.path}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -58,10 +64,10 @@ class TrafficDriver:
         for thread in self._threads:
             thread.join(5)
 
-    def _drive(self, route: Route) -> None:
+    def _drive(self, route: Route, stopping: threading.Event) -> None:
         headers = {"Authorization": f"Bearer {self.admin_token}"} if route.authorized else {}
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             request = urllib.request.Request(self.base_url + route.path, headers=headers)
-            with contextlib.suppress(urllib.error.URLError, OSError), _NO_PROXY.open(request, timeout=5) as r:
+            with contextlib.suppress(urllib.error.URLError, OSError), NO_PROXY.open(request, timeout=5) as r:
                 r.read()
-            self._stopping.wait(route.interval_s)
+            stopping.wait(route.interval_s)

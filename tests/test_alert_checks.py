@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from sandbox.app_process import NO_PROXY
+from sandbox.processes import NO_PROXY
 from tests.conftest import RunChecks
 
 ALERT_IDS = {"alerts.alertmanager_healthy", "alerts.critical_firing", "alerts.warnings_firing"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import socket
-from xml.etree import ElementTree
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import pytest
 

@@ -19,7 +19,7 @@ import pytest
 
 from probes.prometheus import Queries, QueryError, parse_result
 from sandbox import Sandbox
-from sandbox.app_process import NO_PROXY
+from sandbox.processes import NO_PROXY
 from tests.conftest import DEMO_ENV, RunChecks, running_sandbox
 
 # Its own sandbox: Prometheus' rate windows keep what other modules' faults did.

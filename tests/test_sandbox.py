@@ -93,9 +93,8 @@ def redis_client(state: SandboxState):  # type: ignore[no-untyped-def]
 # --- started --------------------------------------------------------------------------------
 
 
-def test_start_is_fast_and_state_is_complete(sandbox: Sandbox, state: SandboxState) -> None:
-    print(f"Sandbox().start() took {sandbox.start_seconds:.2f} s")
-    assert sandbox.start_seconds is not None  # how long: bench/daily.py measures it (no timed asserts)
+def test_state_is_complete(state: SandboxState) -> None:
+    """How long the start takes is measured in bench/daily.py, not asserted here."""
     assert set(state.env_vars()) == ENV_VARS
     assert state.state_file.stat().st_mode & 0o777 == 0o600
     assert SandboxState.from_json(state.state_file.read_text()) == state
@@ -269,7 +268,6 @@ def test_idle_in_transaction_and_long_running_query(sandbox: Sandbox, state: San
                 "SELECT pg_backend_pid()",
             )
         with sandbox.faults.long_running_query() as pid:
-            time.sleep(0.2)
             row = conn.execute(query, (pid,)).fetchone()
             assert row is not None and row[0] == "active" and "pg_sleep" in row[1]
         time.sleep(0.2)
