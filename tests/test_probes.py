@@ -10,10 +10,11 @@ from probes.backups import parse_integrity
 from probes.host import pgrep_pattern
 
 
-@pytest.mark.parametrize("service", ["sergas-app", "/usr/bin/sergas", "./run.sh --name=x"])
+@pytest.mark.parametrize("service", ["no-such-sergas", "/usr/bin/no-such-sergas", "./no-such.sh --name=x"])
 def test_pgrep_pattern_never_matches_the_shell_that_runs_it(service: str) -> None:
-    """The manual's `pgrep -f` run through `sh -c` sees its own shell: a name starting with '/'
-    once made app.service_running find 'processes' that did not exist."""
+    """No such process runs; the only candidate is the shell running pgrep, which `pgrep -f` sees
+    with the pattern in its own command line: a name starting with '/' once made
+    app.service_running find 'processes' that did not exist."""
     pattern = pgrep_pattern(service)
     found = subprocess.run(["sh", "-c", f"pgrep -f -- '{pattern}'; true"], capture_output=True, text=True)
     assert found.stdout == "", f"{pattern!r} matched {found.stdout!r}"
