@@ -157,7 +157,23 @@ class Faults(BackupFaults):
         ) as conn:
             conn.execute("SET pg_stat_statements.track = 'none'")
             conn.execute("SET ROLE sergas")
-            yield conn  # closing it flushes its table statistics
+            yield conn  # closing it flushes its table statistics: see _await_statistics
+
+    def _await_statistics(self, table: str, counter: str, at_least: int, timeout: float = 15) -> None:
+        """Wait until pg_stat_user_tables shows the setup session's `counter` for `table`: a
+        session's table counters reach shared memory when it ends, a moment after the client
+        closes, so a check started at once could read the statistics from before the fault."""
+        schema, name = table.split(".")
+        query = f"SELECT {counter} FROM pg_stat_user_tables WHERE schemaname = %s AND relname = %s"
+        deadline = time.monotonic() + timeout
+        with self._admin_session() as conn:
+            while True:
+                row = conn.execute(query, (schema, name)).fetchone()
+                if row is not None and row[0] >= at_least:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{table}: {counter} still {row and row[0]} after {timeout} s, not {at_least}")
+                time.sleep(0.05)
 
     @contextmanager
     def _admin_session(self) -> Iterator[psycopg.Connection[Any]]:
@@ -193,6 +209,7 @@ class Faults(BackupFaults):
                     for _ in range(updates):
                         conn.execute(f"UPDATE {table} SET v = v + 1")
                 conn.execute(f"ANALYZE {table}")
+            self._await_statistics(table, "n_tup_upd", rows * updates)
             yield table
         finally:
             self._drop(table)
@@ -210,6 +227,7 @@ class Faults(BackupFaults):
                 )
                 conn.execute(f"CREATE INDEX sandbox_fault_lookup_code ON {table} (code)")
                 conn.execute(f"ANALYZE {table}")
+            self._await_statistics(table, "n_tup_ins", rows)
             yield "public.sandbox_fault_lookup_code"
         finally:
             self._drop(table)
@@ -231,6 +249,7 @@ class Faults(BackupFaults):
                 conn.execute(f"ANALYZE {table}")
                 for i in range(scans):
                     conn.execute(f"SELECT id FROM {table} WHERE email = %s", (f"user{i}@example.com",))
+            self._await_statistics(table, "seq_scan", scans)
             yield table
         finally:
             self._drop(table)

@@ -80,17 +80,21 @@ def test_errors_slow_endpoint_zoho_and_agent_failures(run_checks: RunChecks, san
         q = Queries("sergas-app", w)
         zoho_ok, zoho_all = q.outcomes("sergas_zoho_api_calls_total", "result", "success")
         agents_ok, agents_all = q.outcomes("sergas_agent_sessions_total", "outcome", "success")
+        # Wait with a margin past each threshold, not just over it: while the faults fill the
+        # window their shares rise from 0, and a value at the edge can fall back by the time the
+        # checks run (a bare "p95 > 1" measured 1.07 s seconds later and, once in CI, under 1 s).
+        # p95 > 1.6 s means a slow share of about 8%, rising towards 20%.
         wait_for(
             sandbox,
-            f"({q.server_errors}) / ({q.requests}) > 0.05 and {q.latency_quantile(0.95)} > 1"
-            f" and ({zoho_ok}) / ({zoho_all}) < 0.9 and ({agents_ok}) / ({agents_all}) < 0.9",
+            f"({q.server_errors}) / ({q.requests}) > 0.1 and {q.latency_quantile(0.95)} > 1.6"
+            f" and ({zoho_ok}) / ({zoho_all}) < 0.8 and ({agents_ok}) / ({agents_all}) < 0.8",
         )
         run = run_checks("metrics", env=short_window(w))
     assert run.status("metrics.error_rate") == "critical", run.output
     assert run.message("metrics.error_rate").startswith("job sergas-app: 5xx share over 15s = ")
     assert "/api/v1/users 500" in run.message("metrics.error_rate")
     assert ">= critical 5%" in run.message("metrics.error_rate")
-    assert run.status("metrics.latency") in ("warning", "critical")
+    assert run.status("metrics.latency") in ("warning", "critical"), run.output
     assert "p95 response time over 15s = " in run.message("metrics.latency")
     assert run.status("metrics.zoho_api_success_rate") == "critical"
     assert "Zoho API calls success rate over 15s = " in run.message("metrics.zoho_api_success_rate")

@@ -107,7 +107,6 @@ def test_table_with_autovacuum_off_and_many_updates(run_checks: RunChecks, sandb
         '[thresholds."postgres.vacuum_recency"]\nwarning = "1s"\ncritical = "2s"\n'
     )
     with sandbox.faults.dead_tuples_table(rows=10000, updates=3) as table:
-        time.sleep(0.5)  # the setup session's statistics reach shared memory
         run = run_checks("postgres/test_postgres_maintenance.py", env=env)
     assert run.status("postgres.dead_tuples") == "critical"
     assert re.search(
@@ -135,7 +134,6 @@ def test_unused_index_and_sequentially_scanned_table(run_checks: RunChecks, sand
     that began with the sandbox. Without alembic_head the migration check is skipped."""
     env = postgres_settings('unused_index_min_stats_age = "0s"').replace('alembic_head = "4f2e9c1a7b3d"\n', "")
     with sandbox.faults.unused_index() as index, sandbox.faults.seq_scanned_table(megabytes=12, scans=12) as table:
-        time.sleep(0.5)
         run = run_checks("postgres/test_postgres_indexes.py", "postgres/test_postgres_migrations.py", env=env)
     assert run.status("postgres.unused_indexes") == "warning"
     assert re.search(
