@@ -16,7 +16,8 @@ from typing import Any
 
 from fixtures.units import format_duration
 
-FIRING = {"active": "true", "silenced": "false", "inhibited": "false"}
+# Every active alert, silenced and inhibited ones included: Alert.firing tells them apart.
+ACTIVE = {"active": "true", "silenced": "true", "inhibited": "true"}
 # Labels that say where an alert comes from, not which problem it is: not used to match a silence.
 _NOT_MATCHED = {"severity"}
 

@@ -17,11 +17,16 @@ def ping_latency(client: redis_py.Redis) -> float:
 
 
 @dataclass(frozen=True)
-class MemoryUsage:
+class MemoryInfo:
+    """INFO memory, the fields the checks judge. `policy` is maxmemory-policy read here, so it
+    is known where CONFIG is renamed away."""
+
     used: int
     rss: int
     maxmemory: int
     policy: str
+    fragmentation_ratio: float  # mem_fragmentation_ratio as Redis computes it: rss / used
+    allocator_ratio: float | None
 
     @property
     def used_pct(self) -> float | None:
@@ -29,13 +34,18 @@ class MemoryUsage:
         return 100.0 * self.used / self.maxmemory if self.maxmemory else None
 
 
-def memory_usage(client: redis_py.Redis) -> MemoryUsage:
+def memory_info(client: redis_py.Redis) -> MemoryInfo:
     info = client.info("memory")
-    return MemoryUsage(
-        used=int(info["used_memory"]),
-        rss=int(info["used_memory_rss"]),
+    used, rss = int(info["used_memory"]), int(info["used_memory_rss"])
+    ratio = info.get("mem_fragmentation_ratio")
+    allocator = info.get("allocator_frag_ratio")
+    return MemoryInfo(
+        used=used,
+        rss=rss,
         maxmemory=int(info.get("maxmemory", 0)),
         policy=str(info.get("maxmemory_policy", "")),
+        fragmentation_ratio=float(ratio) if ratio is not None else (rss / used if used else 0.0),
+        allocator_ratio=float(allocator) if allocator is not None else None,
     )
 
 
@@ -99,28 +109,6 @@ def clients(client: redis_py.Redis) -> Clients:
 
 
 @dataclass(frozen=True)
-class Fragmentation:
-    used: int
-    rss: int
-    ratio: float
-    allocator_ratio: float | None
-
-
-def fragmentation(client: redis_py.Redis) -> Fragmentation:
-    """mem_fragmentation_ratio as Redis computes it: used_memory_rss / used_memory."""
-    info = client.info("memory")
-    used, rss = int(info["used_memory"]), int(info["used_memory_rss"])
-    ratio = info.get("mem_fragmentation_ratio")
-    allocator = info.get("allocator_frag_ratio")
-    return Fragmentation(
-        used=used,
-        rss=rss,
-        ratio=float(ratio) if ratio is not None else (rss / used if used else 0.0),
-        allocator_ratio=float(allocator) if allocator is not None else None,
-    )
-
-
-@dataclass(frozen=True)
 class Persistence:
     """INFO persistence, and whether snapshots or the AOF are configured at all."""
 
@@ -162,11 +150,6 @@ def persistence(client: redis_py.Redis) -> Persistence:
         aof_last_bgrewrite_status=str(info.get("aof_last_bgrewrite_status", "")),
         now=int(client.time()[0]),
     )
-
-
-def eviction_policy(client: redis_py.Redis) -> str:
-    """maxmemory-policy, read from INFO memory (works where CONFIG is renamed away)."""
-    return str(client.info("memory").get("maxmemory_policy", ""))
 
 
 @dataclass(frozen=True)

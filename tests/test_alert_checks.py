@@ -102,4 +102,4 @@ def test_alertmanager_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
     )
     assert run.status("alerts.critical_firing") == "unknown"
     assert run.status("alerts.warnings_firing") == "unknown"
-    assert run.message("alerts.critical_firing") == f"{host}: cannot connect to alertmanager {url}: connection refused"
+    assert run.message("alerts.critical_firing") == f"cannot connect to alertmanager {url}: connection refused"

@@ -111,7 +111,9 @@ def test_connections_held(run_checks: RunChecks, sandbox: Sandbox) -> None:
         r" max_connections 20 less 3 reserved\) >= critical 90%",
         message,
     )
-    refused = message.startswith(f"127.0.0.1:{port}/sergas: cannot connect to ") and "remaining connection slots" in message
+    refused = message.startswith(f"cannot connect to postgresql://sergas@127.0.0.1:{port}/sergas: ") and (
+        "remaining connection slots" in message
+    )
     assert measured or refused, message
 
 

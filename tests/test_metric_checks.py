@@ -151,9 +151,7 @@ def test_prometheus_stopped_is_unknown(run_checks: RunChecks, sandbox: Sandbox) 
     statuses = {c["id"]: c["status"] for c in run.summary["checks"]}
     assert set(statuses.values()) == {"unknown"}, statuses
     url = sandbox.require_state().prometheus_url
-    assert run.message("metrics.error_rate") == (
-        f"job sergas-app: cannot connect to prometheus {url}: connection refused"
-    )
+    assert run.message("metrics.error_rate") == f"cannot connect to prometheus {url}: connection refused"
 
 
 def test_wrong_job_is_unknown_and_absent_sections_skip(run_checks: RunChecks) -> None:

@@ -17,7 +17,7 @@ from fixtures.alertmanager import Alertmanager, alertmanager_client
 from fixtures.config import AlertmanagerConfig
 from fixtures.measure import CheckOutcome, CheckRun, check
 from fixtures.targets import short_reason
-from probes.alertmanager import ACKNOWLEDGE_NOTE, FIRING, Alert, acknowledge_howto
+from probes.alertmanager import ACKNOWLEDGE_NOTE, ACTIVE, Alert, acknowledge_howto
 
 pytestmark = [pytest.mark.daily, pytest.mark.gate, pytest.mark.alertmanager]
 
@@ -57,14 +57,9 @@ def test_alertmanager_healthy(
 
 
 def _firing(alertmanager: Alertmanager, severity: str) -> tuple[list[Alert], list[Alert]]:
-    """(firing alerts of `severity`, suppressed ones of `severity` for the message)."""
-    firing = [a for a in alertmanager.alerts(**FIRING) if a.firing and a.severity == severity]
-    suppressed = [
-        a
-        for a in alertmanager.alerts(active="true", silenced="true", inhibited="true")
-        if a.severity == severity and not a.firing
-    ]
-    return firing, suppressed
+    """(firing alerts of `severity`, suppressed ones of `severity` for the message), from one list."""
+    alerts = [a for a in alertmanager.alerts(**ACTIVE) if a.severity == severity]
+    return [a for a in alerts if a.firing], [a for a in alerts if not a.firing]
 
 
 def _report(check: CheckRun, alertmanager: Alertmanager, severity: str, finding: Callable[[str], None]) -> None:

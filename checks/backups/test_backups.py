@@ -43,7 +43,7 @@ def _listing(
         return None
     now = probe.host_clock(out)
     if rc != 0 or now is None:
-        raise unknown(f"{check.target}: cannot list {directory}: {(err or out).strip()[:200] or f'exit {rc}'}")
+        raise unknown(f"cannot list {directory}: {(err or out).strip()[:200] or f'exit {rc}'}")
     return now, probe.parse_listing(out, pattern)
 
 
@@ -117,7 +117,7 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
     try:
         found = probe.parse_integrity(out)
     except ValueError:
-        raise unknown(f"{check.target}: cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
+        raise unknown(f"cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
     check.record("size", found.size, "B")
     size = format_quantity(found.size, "B")
     if found.format == "empty":
@@ -129,7 +129,7 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
         check.critical(f"newest backup {newest.name} ({size}) is neither a pg_dump archive nor SQL")
     elif found.format == "custom":
         if found.pg_restore_missing:
-            raise unknown(f"{check.target}: pg_restore is not installed: cannot read {newest.name}")
+            raise unknown(f"pg_restore is not installed: cannot read {newest.name}")
         if found.list_error:
             check.critical(f"newest backup {newest.name}: pg_restore --list cannot read it: {found.list_error}")
         elif found.read_error:
@@ -184,7 +184,7 @@ def test_offsite_copy(
         rc, out, err = run_bounded(host, probe.sha256_command(f"{backups.dir.rstrip('/')}/{newest.name}"), SCAN_TIMEOUT)
         local = out.strip()
         if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", local):
-            raise unknown(f"{check.target}: cannot compute the sha256 of {newest.name}: {err.strip()[:200]}")
+            raise unknown(f"cannot compute the sha256 of {newest.name}: {err.strip()[:200]}")
         if local != head.sha256.lower():
             check.critical(f"{where}: sha256 in S3 metadata {head.sha256[:12]}… differs from the local {local[:12]}…")
         check.ok(f"{newest.name} is in {backup_store.location}/: size and sha256 match")
@@ -379,11 +379,9 @@ def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, envi
             connect_timeout=environment.connect_timeout,
         )
     except DrillRefused as exc:
-        raise unknown(f"{check.target}: {exc}") from None
+        raise unknown(str(exc)) from None
     except Exception as exc:  # the drill server: unreachable, refused CREATE DATABASE
-        raise unknown(
-            f"{check.target}: restore drill could not run: {str(exc).strip().splitlines()[0][:200]}"
-        ) from None
+        raise unknown(f"restore drill could not run: {str(exc).strip().splitlines()[0][:200]}") from None
     if result.restore_seconds is not None:
         check.record("restore_time", round(result.restore_seconds, 2), "s")
     if result.error:

@@ -46,7 +46,7 @@ def test_service_running(host: Host, check: CheckRun, environment: Environment) 
         unit = parse_systemctl_show(out)
         if rc != 0 or "ActiveState" not in unit:
             last = (err or out).strip().splitlines()
-            raise unknown(f"{check.target}: systemctl cannot tell: {last[0] if last else f'exit {rc}'}")
+            raise unknown(f"systemctl cannot tell: {last[0] if last else f'exit {rc}'}")
         restarts = unit.get("NRestarts", "?")
         if unit.get("LoadState") == "not-found":
             check.critical(f"unit {service} not found")
@@ -55,7 +55,7 @@ def test_service_running(host: Host, check: CheckRun, environment: Environment) 
         else:
             check.critical(f"{service} is {unit['ActiveState']} ({unit.get('SubState', '?')}), {restarts} restarts")
     else:
-        raise unknown(f"{check.target}: runtime {runtime!r} is not checked yet (process and systemd are)")
+        raise unknown(f"runtime {runtime!r} is not checked yet (process and systemd are)")
 
 
 def _health(app: App, check: CheckRun) -> HealthAnswer | None:
@@ -63,7 +63,7 @@ def _health(app: App, check: CheckRun) -> HealthAnswer | None:
     try:
         answer = fetch_health(app.client, app.config.health_path)
     except httpx.TimeoutException as exc:
-        raise unknown(f"{check.target}: no answer from {app.config.health_path}: {short_reason(exc)}") from None
+        raise unknown(f"no answer from {app.config.health_path}: {short_reason(exc)}") from None
     except httpx.TransportError as exc:
         check.critical(f"cannot reach {app.config.url}{app.config.health_path}: {short_reason(exc)}")
         return None
@@ -109,10 +109,10 @@ def test_zoho_connectivity(app: App, check: CheckRun) -> None:
     if answer is None:
         return
     if answer.problem:
-        raise unknown(f"{check.target}: cannot read Zoho state: {app.config.health_path} {answer.problem}")
+        raise unknown(f"cannot read Zoho state: {app.config.health_path} {answer.problem}")
     zoho = answer.component("zoho")
     if zoho is None:
-        raise unknown(f"{check.target}: the health body has no zoho component")
+        raise unknown("the health body has no zoho component")
     state = str(zoho.get("status", "?")).lower()
     if state in HEALTHY:
         latency = zoho.get("latency_ms")

@@ -27,7 +27,7 @@ def test_disk_space(host: Host, check: CheckRun, environment: Environment) -> No
     mounts = parse_df(out)
     check.attach("df", out or err)
     if not mounts:
-        raise unknown(f"{check.target}: df listed no filesystems (exit {rc}: {err.strip()[:120]})")
+        raise unknown(f"df listed no filesystems (exit {rc}: {err.strip()[:120]})")
     for mount in mounts:
         check.measure(
             "blocks",
@@ -56,7 +56,7 @@ def test_memory(host: Host, check: CheckRun, environment: Environment) -> None:
     try:
         memory = parse_meminfo(text)
     except (ValueError, KeyError) as exc:
-        raise unknown(f"{check.target}: cannot read /proc/meminfo: {exc}") from None
+        raise unknown(f"cannot read /proc/meminfo: {exc}") from None
     check.measure(
         "available",
         memory.available_pct,

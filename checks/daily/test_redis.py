@@ -10,7 +10,7 @@ from fixtures.redis import redis_client
 from fixtures.status import Limit
 from fixtures.targets import short_reason
 from fixtures.units import format_quantity
-from probes.redis import memory_usage, ping_latency
+from probes.redis import memory_info, ping_latency
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
@@ -36,7 +36,7 @@ def test_ping(redis_target: str, check: CheckRun, request: pytest.FixtureRequest
     used=Limit(90, 95, "%"),
 )
 def test_memory(redis: redis_py.Redis, check: CheckRun) -> None:
-    memory = memory_usage(redis)
+    memory = memory_info(redis)
     check.record("used_memory", memory.used, "B")
     check.record("used_memory_rss", memory.rss, "B")
     check.record("maxmemory", memory.maxmemory, "B")

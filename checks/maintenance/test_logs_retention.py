@@ -35,7 +35,7 @@ def test_logs_retention(
     days = round(logs.config.retention / 86400)
     rc, out, err = run_bounded(host, old_logs_command(folder, days), logs.timeout)
     if rc != 0:
-        raise unknown(f"{check.target}: cannot list {folder}: {err.strip()[:160]}")
+        raise unknown(f"cannot list {folder}: {err.strip()[:160]}")
     old = parse_old_logs(out, time.time())
     size = sum(f.size for f in old)
     check.measure(

@@ -25,8 +25,7 @@ def test_targets_up(prometheus: Prometheus, check: CheckRun) -> None:
     samples = prometheus.query(prometheus.queries.up, allow_empty=True)
     if not samples:
         raise unknown(
-            f"{check.target}: Prometheus has no scrape target in job {prometheus.config.job!r}"
-            f" (wrong [prometheus] job?): {MEANINGLESS}"
+            f"Prometheus has no scrape target in job {prometheus.config.job!r} (wrong [prometheus] job?): {MEANINGLESS}"
         )
     down = sorted(s.instance for s in samples if s.value < 1)
     check.record("targets", len(samples))
@@ -47,7 +46,7 @@ def test_error_rate(prometheus: Prometheus, check: CheckRun) -> None:
     errors = prometheus.value(q.server_errors, allow_empty=True) or 0.0
     share = ratio_pct(errors, total)
     if share is None:
-        raise unknown(f"{check.target}: no requests in the last {q.window}: the error rate is undefined")
+        raise unknown(f"no requests in the last {q.window}: the error rate is undefined")
     breakdown = prometheus.query(q.requests_by_path, allow_empty=True)
     failing = sorted(
         (s for s in breakdown if s.labels.get("status", "").startswith("5") and s.value > 0), key=lambda s: -s.value
@@ -99,7 +98,7 @@ def _success_rate(prometheus: Prometheus, check: CheckRun, metric: str, label: s
     succeeded = prometheus.value(good_q, allow_empty=True) or 0.0
     share = ratio_pct(succeeded, total)
     if share is None:
-        raise unknown(f"{check.target}: no {what} in the last {q.window}: the success rate is undefined")
+        raise unknown(f"no {what} in the last {q.window}: the success rate is undefined")
     check.record(what, total, "/s")
     check.measure(
         "success", share, label=f"{what} success rate over {q.window}", detail=f"{succeeded:.3g} of {total:.3g}/s"

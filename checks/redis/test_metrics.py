@@ -14,7 +14,7 @@ import redis as redis_py
 from fixtures.measure import CheckRun, check
 from fixtures.status import Limit
 from fixtures.units import format_quantity
-from probes.redis import clients, eviction_policy, lookups, persistence
+from probes.redis import clients, lookups, memory_info, persistence
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
@@ -85,7 +85,7 @@ def test_persistence(redis: redis_py.Redis, check: CheckRun) -> None:
         # A cache may run without persistence: what it holds the app rebuilds, and under an
         # allkeys-* policy any key may be evicted at any moment anyway. Under a policy that
         # keeps keys (noeviction, volatile-*) they are data, and a restart loses them.
-        policy = eviction_policy(redis)
+        policy = memory_info(redis).policy
         text = f'persistence off (save "", appendonly no), maxmemory-policy {policy}'
         if policy.startswith("allkeys-"):
             check.ok(f"{text}: a cache, keys are expendable by policy, a restart empties it")

@@ -12,7 +12,7 @@ from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
 from fixtures.status import Limit
 from fixtures.units import format_quantity
-from probes.redis import big_keys, eviction_policy, fragmentation
+from probes.redis import big_keys, memory_info
 
 pytestmark = [pytest.mark.weekly, pytest.mark.redis]
 
@@ -31,24 +31,24 @@ BIG_KEYS_SCAN_LIMIT = 100_000
     min_used=Limit(100 * 1024**2, None, "B"),
 )
 def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
-    memory = fragmentation(redis)
+    memory = memory_info(redis)
     check.record("used_memory", memory.used, "B")
     check.record("used_memory_rss", memory.rss, "B")
     check.attach("INFO memory", repr(memory))
     minimum = check.limit("min_used").warning or 0
     sizes = f"rss {format_quantity(memory.rss, 'B')} / used {format_quantity(memory.used, 'B')}"
     if memory.used < minimum:
-        check.record("mem_fragmentation_ratio", memory.ratio)
+        check.record("mem_fragmentation_ratio", memory.fragmentation_ratio)
         check.ok(
-            f"mem_fragmentation_ratio {memory.ratio:.2f} not judged: used memory"
+            f"mem_fragmentation_ratio {memory.fragmentation_ratio:.2f} not judged: used memory"
             f" {format_quantity(memory.used, 'B')} < {format_quantity(minimum, 'B')}"
         )
         return
-    if memory.ratio < 1:
+    if memory.fragmentation_ratio < 1:
         detail = f"{sizes}: used exceeds RSS, swapping"
-        check.measure("swapped", memory.ratio, label="mem_fragmentation_ratio", detail=detail)
+        check.measure("swapped", memory.fragmentation_ratio, label="mem_fragmentation_ratio", detail=detail)
         return
-    check.measure("ratio", memory.ratio, label="mem_fragmentation_ratio", detail=sizes)
+    check.measure("ratio", memory.fragmentation_ratio, label="mem_fragmentation_ratio", detail=sizes)
 
 
 @check("redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy", offers=(RedisConfig,))
@@ -59,7 +59,7 @@ def test_eviction_policy(
     expected = environment.redis.eviction_policy
     if expected is None:
         pytest.skip("no expected policy: set [redis] eviction_policy (the manual uses allkeys-lru for the cache)")
-    actual = eviction_policy(redis)
+    actual = memory_info(redis).policy
     check.attach("maxmemory-policy", f"actual {actual}\nexpected {expected}")
     if actual != expected:
         check.critical(f"maxmemory-policy is {actual}, expected {expected} ([redis] eviction_policy)")
