@@ -27,5 +27,5 @@ bench: bootstrap
 
 ## Static checks of the suite's own code.
 lint: bootstrap
-	.venv/bin/ruff check fixtures actions probes sandbox
+	.venv/bin/ruff check fixtures actions probes sandbox checks tests bench conftest.py
 	.venv/bin/mypy fixtures actions probes

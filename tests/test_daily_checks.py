@@ -43,7 +43,8 @@ def test_app_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
     assert run.status("app.service_running") == "critical"
     assert run.message("app.service_running") == f"localhost: no process matching '{marker}' is running"
     assert run.status("app.health_endpoint") == "critical"
-    assert re.search(r"cannot reach http://127\.0\.0\.1:\d+/health: connection refused", run.message("app.health_endpoint"))
+    message = run.message("app.health_endpoint")
+    assert re.search(r"cannot reach http://127\.0\.0\.1:\d+/health: connection refused", message), message
 
 
 def test_health_answers_500(run_checks: RunChecks, sandbox: Sandbox) -> None:
@@ -147,7 +148,8 @@ def test_disk_and_memory_over_thresholds(run_checks: RunChecks) -> None:
     assert re.match(r"localhost: / used = [\d.]+% \([\d.]+ \w+ of [\d.]+ \w+\) >= critical 0\.002%",
                     run.message("host.disk_space")), run.message("host.disk_space")
     assert run.status("host.memory") == "critical"
-    assert re.match(r"localhost: memory available = [\d.]+% \(.* of .*\) <= critical 99\.98%", run.message("host.memory"))
+    message = run.message("host.memory")
+    assert re.match(r"localhost: memory available = [\d.]+% \(.* of .*\) <= critical 99\.98%", message), message
 
 
 def test_waiver_waives_until_it_expires(run_checks: RunChecks, sandbox: Sandbox) -> None:

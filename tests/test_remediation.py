@@ -45,8 +45,11 @@ def test_plan_then_apply_then_nothing_to_do(run_checks: RunChecks, sandbox: Sand
 
     planned = run_checks("users")
     assert planned.status("users.disabled_sessions") == "critical"
-    assert f"sessions of disabled users = 2 (users {DISABLED_USER}) >= critical 1" in planned.message("users.disabled_sessions")
-    assert f"PLANNED revoke_sessions (safe) for users.disabled_sessions on {planned.checks('users.disabled_sessions')[0]['target']}: apply with --remediate=revoke_sessions" in planned.output
+    message = planned.message("users.disabled_sessions")
+    assert f"sessions of disabled users = 2 (users {DISABLED_USER}) >= critical 1" in message
+    target = planned.checks("users.disabled_sessions")[0]["target"]
+    planned_line = f"PLANNED revoke_sessions (safe) for users.disabled_sessions on {target}: apply with --remediate="
+    assert planned_line + "revoke_sessions" in planned.output
     assert f"would run UNLINK 2 session key(s) of disabled user {DISABLED_USER}" in planned.output
     assert client.exists(*stale_sessions) == 2, "without --remediate nothing changes"
     [line] = audit_lines(planned)
@@ -96,7 +99,9 @@ def test_concurrent_runs_apply_once(pytester: pytest.Pytester, sandbox: Sandbox,
         ]
         runs.append(subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     outputs = [p.communicate(timeout=120)[0].decode() for p in runs]
-    logs = [p for n in range(2) for p in (pytester.path / f"r{n}").glob("*/*/actions.jsonl") if not p.parent.is_symlink()]
+    logs = [
+        p for n in range(2) for p in (pytester.path / f"r{n}").glob("*/*/actions.jsonl") if not p.parent.is_symlink()
+    ]
     lines = [json.loads(line) for path in logs for line in path.read_text().splitlines()]
     steps = [step for line in lines for step in line["steps"]]
     assert steps == [f"UNLINK 2 session key(s) of disabled user {DISABLED_USER}"], (lines, outputs)
@@ -129,7 +134,8 @@ def old_logs(sandbox: Sandbox) -> Iterator[list[Path]]:
 def test_clean_old_logs(run_checks: RunChecks, old_logs: list[Path]) -> None:
     planned = run_checks("maintenance")
     assert planned.status("logs.retention") == "warning"
-    assert "log files in" in planned.message("logs.retention") and "older than 30d = 2" in planned.message("logs.retention")
+    message = planned.message("logs.retention")
+    assert "log files in" in message and "older than 30d = 2" in message, message
     assert all(p.exists() for p in old_logs)
     assert f"would run rm {old_logs[0].parent}/worker.log on localhost (older than 30d)" in planned.output
 
@@ -208,7 +214,9 @@ def test_cancel_long_queries_only_when_named(run_checks: RunChecks, sandbox: San
         assert planned.status("postgres.long_running_queries") == "critical"
         assert f"would run SELECT pg_cancel_backend({pid}) on " in planned.output
 
-        safe = run_checks("postgres/test_postgres_activity.py", env=env, args=("-k", "long_running", "--remediate=safe"))
+        safe = run_checks(
+            "postgres/test_postgres_activity.py", env=env, args=("-k", "long_running", "--remediate=safe")
+        )
         assert safe.status("postgres.long_running_queries") == "critical"
         [line] = audit_lines(safe)
         assert line["decision"] == "refused"
@@ -239,7 +247,9 @@ def test_run_backup_when_the_newest_is_too_old(run_checks: RunChecks, sandbox: S
             assert applied.status("backups.latest_age") == "ok", applied.output
             [line] = audit_lines(applied)
             assert line["decision"] == "applied", line
-            created = [Path(w) for step in line["steps"] for w in step.split() if w.startswith("/") and w.endswith(".dump")]
+            created = [
+                Path(w) for step in line["steps"] for w in step.split() if w.startswith("/") and w.endswith(".dump")
+            ]
             assert created and all(p.exists() for p in created), line["steps"]
         finally:
             for path in created:
