@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,9 +184,19 @@ class Faults(BackupFaults):
             conn.execute("SET pg_stat_statements.track = 'none'")
             yield conn
 
-    def _drop(self, *tables: str) -> None:
-        with self._admin_session() as conn:
-            for table in tables:
+    @contextmanager
+    def _scratch_table(
+        self, table: str, build: Callable[[psycopg.Connection[Any]], None], counter: str, at_least: int
+    ) -> Iterator[None]:
+        """`build(conn)` creates `table` in a setup session; the statistics show `counter` >=
+        `at_least` before this yields, and the table is dropped on exit, also after a failure."""
+        try:
+            with self._setup_session() as conn:
+                build(conn)
+            self._await_statistics(table, counter, at_least)
+            yield
+        finally:
+            with self._admin_session() as conn:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
 
     @contextmanager
@@ -195,42 +205,36 @@ class Faults(BackupFaults):
         indexed column, so no HOT pruning) and analyzed: dead rows, bloat, never vacuumed.
         Yields the table's name."""
         table = "public.sandbox_fault_churn"
-        try:
-            with self._setup_session() as conn:
-                conn.execute(
-                    f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)"
-                    " WITH (autovacuum_enabled = off)"
-                )
-                conn.execute(f"CREATE INDEX sandbox_fault_churn_v ON {table} (v)")
-                conn.execute(
-                    f"INSERT INTO {table} SELECT g, g, repeat('x', 100) FROM generate_series(1, %s) g", (rows,)
-                )
-                with conn.transaction():  # one transaction: nothing prunable until it commits
-                    for _ in range(updates):
-                        conn.execute(f"UPDATE {table} SET v = v + 1")
-                conn.execute(f"ANALYZE {table}")
-            self._await_statistics(table, "n_tup_upd", rows * updates)
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)"
+                " WITH (autovacuum_enabled = off)"
+            )
+            conn.execute(f"CREATE INDEX sandbox_fault_churn_v ON {table} (v)")
+            conn.execute(f"INSERT INTO {table} SELECT g, g, repeat('x', 100) FROM generate_series(1, %s) g", (rows,))
+            with conn.transaction():  # one transaction: nothing prunable until it commits
+                for _ in range(updates):
+                    conn.execute(f"UPDATE {table} SET v = v + 1")
+            conn.execute(f"ANALYZE {table}")
+
+        with self._scratch_table(table, build, "n_tup_upd", rows * updates):
             yield table
-        finally:
-            self._drop(table)
 
     @contextmanager
     def unused_index(self, rows: int = 50000) -> Iterator[str]:
         """`public.sandbox_fault_lookup` with index `sandbox_fault_lookup_code` that nothing ever
         scans (larger than any of the schema's own indexes). Yields the index name."""
         table = "public.sandbox_fault_lookup"
-        try:
-            with self._setup_session() as conn:
-                conn.execute(f"CREATE TABLE {table} (id int NOT NULL, code text NOT NULL)")
-                conn.execute(
-                    f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, %s) g", (rows,)
-                )
-                conn.execute(f"CREATE INDEX sandbox_fault_lookup_code ON {table} (code)")
-                conn.execute(f"ANALYZE {table}")
-            self._await_statistics(table, "n_tup_ins", rows)
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"CREATE TABLE {table} (id int NOT NULL, code text NOT NULL)")
+            conn.execute(f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, %s) g", (rows,))
+            conn.execute(f"CREATE INDEX sandbox_fault_lookup_code ON {table} (code)")
+            conn.execute(f"ANALYZE {table}")
+
+        with self._scratch_table(table, build, "n_tup_ins", rows):
             yield "public.sandbox_fault_lookup_code"
-        finally:
-            self._drop(table)
 
     @contextmanager
     def seq_scanned_table(self, megabytes: int = 12, scans: int = 12) -> Iterator[str]:
@@ -238,21 +242,20 @@ class Faults(BackupFaults):
         `scans` sequential scans (a lookup by a column with no index). Yields the table name."""
         table = "public.sandbox_fault_scanned"
         rows = megabytes * 1024 * 1024 // 140
-        try:
-            with self._setup_session() as conn:
-                conn.execute(f"CREATE TABLE {table} (id int NOT NULL, email text NOT NULL, pad text NOT NULL)")
-                conn.execute(
-                    f"INSERT INTO {table} SELECT g, 'user' || g || '@example.com', repeat('x', 90)"
-                    " FROM generate_series(1, %s) g",
-                    (rows,),
-                )
-                conn.execute(f"ANALYZE {table}")
-                for i in range(scans):
-                    conn.execute(f"SELECT id FROM {table} WHERE email = %s", (f"user{i}@example.com",))
-            self._await_statistics(table, "seq_scan", scans)
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"CREATE TABLE {table} (id int NOT NULL, email text NOT NULL, pad text NOT NULL)")
+            conn.execute(
+                f"INSERT INTO {table} SELECT g, 'user' || g || '@example.com', repeat('x', 90)"
+                " FROM generate_series(1, %s) g",
+                (rows,),
+            )
+            conn.execute(f"ANALYZE {table}")
+            for i in range(scans):
+                conn.execute(f"SELECT id FROM {table} WHERE email = %s", (f"user{i}@example.com",))
+
+        with self._scratch_table(table, build, "seq_scan", scans):
             yield table
-        finally:
-            self._drop(table)
 
     @contextmanager
     def slow_statement(self, seconds: float = 1.2, calls: int = 1) -> Iterator[str]:
