@@ -98,7 +98,7 @@ def _history(now: datetime) -> list[tuple[datetime, str]]:
 
 
 def write_history(log_dir: Path, now: datetime | None = None) -> Path:
-    """Write app.log.2.gz, app.log.1 and app.log (truncated in place: a running app keeps
+    """Write app.log.2.gz, app.log.1 and app.log (rewritten in place: a running app keeps
     appending to it through its O_APPEND descriptor). Returns app.log."""
     now = now or datetime.now(UTC)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -114,9 +114,7 @@ def write_history(log_dir: Path, now: datetime | None = None) -> Path:
         if path.suffix == ".gz":
             path.write_bytes(gzip.compress(text, mtime=int(chunk[-1][0].timestamp())))
         else:
-            with open(path, "ab") as f:
-                f.truncate(0)
-                f.write(text)
+            rewrite(path, text)
         if path.name != "app.log":
             stamp_time = chunk[-1][0].timestamp()
             os.utime(path, (stamp_time, stamp_time))
@@ -130,14 +128,29 @@ def append_lines(path: Path, lines: Iterable[str]) -> list[str]:
     return written
 
 
+def rewrite(path: Path, text: bytes) -> None:
+    """Make `text` the content of `path` in place: the running app keeps appending to it through
+    the O_APPEND descriptor its stderr was opened with, so the file cannot be replaced.
+
+    Written from offset 0, then cut to its length: a line the app appends meanwhile is lost,
+    never left before `text` (a truncate first would let a line of now land at the top, and the
+    log checks, which read on from the first line inside their window, count the whole file).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        written = 0
+        while written < len(text):
+            written += os.pwrite(fd, text[written:], written)
+        os.ftruncate(fd, len(text))
+    finally:
+        os.close(fd)
+
+
 def remove_lines(path: Path, lines: Iterable[str]) -> None:
-    """Remove exactly these lines, rewriting the file in place (the writer's O_APPEND fd stays valid)."""
+    """Remove exactly these lines from `path`, in place (see `rewrite`)."""
     unwanted = set(lines)
-    with open(path, "r+b") as f:
-        kept = [line for line in f.read().decode(errors="replace").splitlines() if line not in unwanted]
-        f.seek(0)
-        f.truncate(0)
-        f.write("".join(line + "\n" for line in kept).encode())
+    kept = [line for line in path.read_bytes().decode(errors="replace").splitlines() if line not in unwanted]
+    rewrite(path, "".join(line + "\n" for line in kept).encode())
 
 
 @contextmanager
@@ -175,9 +188,5 @@ def fault_lines(kind: str, n: int, *, duration_ms: int = 7200, path: str = "/api
 
 
 def remove_matching(path: Path, text: str) -> None:
-    """Remove every line containing `text`, in place (the writer's O_APPEND fd stays valid)."""
-    with open(path, "r+b") as f:
-        kept = [line for line in f.read().split(b"\n") if text.encode() not in line]
-        f.seek(0)
-        f.truncate(0)
-        f.write(b"\n".join(kept))
+    """Remove every line containing `text`, in place (see `rewrite`)."""
+    rewrite(path, b"\n".join(line for line in path.read_bytes().split(b"\n") if text.encode() not in line))

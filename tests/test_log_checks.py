@@ -5,6 +5,7 @@ held against a real window by the on-host command itself."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,8 +183,8 @@ def test_journald_source(run_checks: RunChecks, tmp_path: Path) -> None:
     )
 
 
-def _count(path: Path, mode: str, window_s: int) -> int:
-    command = count_command(FileSource((str(path),)), mode, window_s)  # type: ignore[arg-type]
+def _count(path: Path, mode: str, window_s: int, threshold: float = 0) -> int:
+    command = count_command(FileSource((str(path),)), mode, window_s, threshold)  # type: ignore[arg-type]
     environ = {"TZ": "UTC", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=environ, check=True, timeout=30)
     return parse_count(result.stdout).count
@@ -219,3 +221,45 @@ def test_timestamp_forms(tmp_path: Path, fmt: str) -> None:
     log.write_text("\n".join(lines) + "\n")
     assert _count(log, "errors", 3600) == 1, lines
     assert _count(log, "errors", 3 * 3600) == 3, lines
+
+
+
+@pytest.mark.parametrize("app_writes", ["before the history", "before the cut", "after"])
+def test_history_rewrite_never_puts_a_line_of_now_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_writes: str
+) -> None:
+    """The sandbox rewrites app.log under the running app's O_APPEND stderr. Whenever the app
+    writes during the rewrite, its line is lost or follows the history, never precedes it (a
+    truncate first once let a line of now land at the top, under load, and the 1-hour window,
+    read on from its first line inside, then counted the 7.3 s request of 3 h ago)."""
+    log = tmp_path / "app.log"
+    log.write_text("x" * 100_000 + "\n")
+    app_stderr = open(log, "ab", buffering=0)  # noqa: SIM115 (held across the patched calls)
+
+    def app_line() -> None:
+        app_stderr.write(b"now\n")
+
+    def before(name: str) -> None:
+        real = getattr(os, name)
+
+        def patched(*args: Any) -> Any:
+            app_line()
+            return real(*args)
+
+        monkeypatch.setattr(os, name, patched)
+
+    if app_writes == "before the history":
+        before("pwrite")
+    elif app_writes == "before the cut":
+        before("ftruncate")
+    with app_stderr:
+        sandbox_logs.write_history(tmp_path)
+        monkeypatch.undo()
+        if app_writes == "after":
+            app_line()
+    content = log.read_bytes()
+    history = content.removesuffix(b"now\n")
+    assert b"now" not in history and not history.startswith(b"x")
+    first = datetime.fromisoformat(history.split(b" ", 1)[0].decode())
+    assert datetime.now(UTC) - first > timedelta(hours=5), "app.log starts with the history of 6 h ago"
+    assert _count(log, "slow", 3600, threshold=5000) == 0, "the 7.3 s request of 3 h ago is outside the last hour"
