@@ -4,6 +4,7 @@ pytest_plugins = [
     "fixtures.environment",
     "fixtures.remediation",
     "fixtures.reporting",
+    "fixtures.history",
     "fixtures.hosts",
     "fixtures.postgres",
     "fixtures.redis",

@@ -57,6 +57,27 @@ def _int(info: dict[str, object], name: str, default: int = 0) -> int:
     return int(value) if isinstance(value, int | float | str) and str(value).lstrip("-").isdigit() else default
 
 
+# Two readings of one server's start time (its clock less its uptime) differ by rounding only.
+SAME_START_S = 5.0
+
+
+def server_started(client: redis_py.Redis) -> float:
+    """When the server started, in epoch seconds of its own clock (TIME less uptime_in_seconds)."""
+    uptime = int(client.info("server").get("uptime_in_seconds", 0))
+    seconds, micros = client.time()
+    return seconds + micros / 1e6 - uptime
+
+
+def counter_growth(now: float, before: float, started: float, started_before: float) -> float | None:
+    """How much a cumulative INFO stats counter grew since an earlier reading of it; None when
+    the server restarted in between (another start time) or CONFIG RESETSTAT ran (it went down).
+    A RESETSTAT after which the counter climbed past its earlier value again goes unnoticed:
+    Redis does not say when its statistics were reset."""
+    if abs(started - started_before) > SAME_START_S or now < before:
+        return None
+    return now - before
+
+
 @dataclass(frozen=True)
 class Lookups:
     """keyspace_hits and keyspace_misses: cumulative since the server started (or CONFIG RESETSTAT)."""

@@ -95,12 +95,19 @@ RunChecks = Callable[..., Run]
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> RunChecks:
-    """`suite(*paths, env=TOML text or None for demo, args=[...])`: the suite, as a user runs it."""
+    """`suite(*paths, env=TOML text or None for demo, args=[...])`: the suite, as a user runs it.
+    Each run archives into a report folder of its own, unless `report_dir` names an earlier one."""
 
-    def run(*paths: str, env: str | None = None, args: tuple[str, ...] = (), timeout: float = 240) -> Run:
+    def run(
+        *paths: str,
+        env: str | None = None,
+        args: tuple[str, ...] = (),
+        timeout: float = 240,
+        report_dir: Path | None = None,
+    ) -> Run:
         env_path = pytester.path / "env.toml"
         env_path.write_text(env if env is not None else DEMO_ENV)
-        report_dir = pytester.path / f"reports-{len(list(pytester.path.glob('reports-*')))}"
+        report_dir = report_dir or pytester.path / f"reports-{len(list(pytester.path.glob('reports-*')))}"
         targets = [str(ROOT / "checks" / p) for p in paths] or [str(ROOT / "checks")]
         result = pytester.runpytest_subprocess(
             f"--rootdir={ROOT}",

@@ -8,6 +8,7 @@ import pytest
 
 from probes.backups import parse_integrity
 from probes.host import pgrep_pattern
+from probes.redis import counter_growth
 
 
 @pytest.mark.parametrize("service", ["no-such-sergas", "/usr/bin/no-such-sergas", "./no-such.sh --name=x"])
@@ -36,3 +37,10 @@ def test_an_integrity_report_cut_short_is_not_a_verdict() -> None:
         parse_integrity(started + "list_rc=0\nentries=40\n")
     found = parse_integrity(started + "list_rc=0\nentries=40\ntable_data=5\nread_rc=0\ndone=1\n")
     assert (found.format, found.gzipped, found.entries) == ("custom", True, 40)
+
+
+def test_a_counter_grows_only_on_the_same_server_without_a_reset() -> None:
+    started = 1_764_600_000.0
+    assert counter_growth(1500, 1000, started + 0.7, started) == 500, "the same start, read a second apart"
+    assert counter_growth(1500, 1000, started + 3600, started) is None, "restarted an hour later"
+    assert counter_growth(200, 1000, started, started) is None, "CONFIG RESETSTAT: the counter went down"

@@ -122,7 +122,8 @@ def test_daily_faults(run_checks: RunChecks, sandbox: Sandbox) -> None:
         rf"127\.0\.0\.1:{port}: clients connected = 95% \(19/20 maxclients\) >= critical 90%",
         run.message("redis.clients"),
     ), run.message("redis.clients")
-    rejected = next(m for m in run.checks("redis.clients")[0]["measurements"] if m["name"] == "rejected_connections")
+    measurements = run.checks("redis.clients")[0]["measurements"]
+    rejected = next(m for m in measurements if m["name"] == "connections rejected at maxclients")
     assert rejected["value"] >= 1 and rejected["status"] == "warning", rejected
 
     assert run.status("redis.persistence") == "critical"
@@ -134,6 +135,33 @@ def test_daily_faults(run_checks: RunChecks, sandbox: Sandbox) -> None:
 
     assert run.status("redis.eviction_policy") == "skipped"
     assert "set [redis] eviction_policy" in run.message("redis.eviction_policy")
+
+
+def test_counters_are_judged_since_the_previous_run(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """The counters are cumulative: a second run against the same archive judges what they did
+    since the first. 2,000 hits after a 25% start: since start that is 50% (critical), since the
+    previous run about 100% (ok)."""
+    args = ("-k", "hit_rate or clients")
+    with sandbox.faults.redis_misses(misses=3000, hits=1000):
+        first = run_checks("redis/test_metrics.py", args=args)
+        assert first.status("redis.hit_rate") == "critical", first.output
+        assert "misses since start or CONFIG RESETSTAT" in first.message("redis.hit_rate")
+        first_run = first.archive.name  # read now: the second run archives into the same folder
+        with redis_connect(sandbox.require_state().redis_port) as client:
+            client.set("sandbox:fault:hit", "1")
+            pipe = client.pipeline(transaction=False)
+            for _ in range(2000):
+                pipe.get("sandbox:fault:hit")
+            pipe.execute()
+            client.unlink("sandbox:fault:hit")
+        second = run_checks("redis/test_metrics.py", args=args, report_dir=first.report_dir)
+    assert second.archive.name != first_run
+    assert second.status("redis.hit_rate") == "ok", second.output
+    since = rf"since the previous run {first_run}, \S+ ago"
+    message = second.message("redis.hit_rate")
+    assert re.search(rf"keyspace hit rate = (9\d|100)(\.\d+)?% \(2\d\d\d hits, \d+ misses {since}\)", message), message
+    message = second.message("redis.clients")
+    assert re.search(rf"connections rejected at maxclients = 0 \({since}\)", message), message
 
 
 def test_faults_clean_up(sandbox: Sandbox) -> None:

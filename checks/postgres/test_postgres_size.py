@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import psycopg
 import pytest
 
+from fixtures.history import EarlierLookup
 from fixtures.measure import CheckRun, check
 from fixtures.status import Limit
 from fixtures.units import format_quantity
@@ -24,14 +22,15 @@ GiB = 1024**3
     "Database size against thresholds, with growth since the previous run",
     size=Limit(50 * GiB, 100 * GiB, "B"),
 )
-def test_database_size(postgres: psycopg.Connection, check: CheckRun, earlier: Callable[..., Any]) -> None:
+def test_database_size(postgres: psycopg.Connection, check: CheckRun, earlier: EarlierLookup) -> None:
     name, size = database_size(postgres)
-    check.measure("size", size, label=f"database {name} size")
-    before = earlier(check.spec.id, check.target, f"database {name} size")
+    label = f"database {name} size"
+    check.measure("size", size, label=label)
+    before = earlier(check.spec.id, check.target, label)
     if before is None:
         check.attach("size", f"{name}: {size} bytes ({format_quantity(size, 'B')}); no earlier run to compare")
         return
-    growth = size - before.value
+    growth = size - before.values[label]
     check.record("growth", growth, "B")
     check.attach(
         "size and growth",

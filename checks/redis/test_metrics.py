@@ -2,36 +2,69 @@
 redis_exporter and the Redis documentation read these fields.
 
 The counters (keyspace_hits/misses, rejected_connections) are cumulative since the server
-started or since CONFIG RESETSTAT: a hit rate is judged only past a minimum number of lookups,
-and every counter is recorded with the server's uptime so that runs can be compared.
+started or since CONFIG RESETSTAT, so each is recorded with the server's start time and judged
+as its growth since the previous archived run of the same server (a rate over a day, not over
+months of uptime); without one, since start. A hit rate is judged only past a minimum number
+of lookups.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import redis as redis_py
 
+from fixtures.history import EarlierLookup
 from fixtures.measure import CheckRun, check
 from fixtures.status import Limit
 from fixtures.units import format_quantity
-from probes.redis import clients, lookups, memory_info, persistence
+from probes.redis import clients, counter_growth, lookups, memory_info, persistence, server_started
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
 
+def _since_previous(
+    check: CheckRun, earlier: EarlierLookup, started: float, **counters: int
+) -> tuple[dict[str, float], str] | None:
+    """How much each of `counters` grew since the previous archived run, and since when; None
+    without a previous run, or when the server restarted or reset its statistics since."""
+    before = earlier(check.spec.id, check.target, "server_started", *counters)
+    if before is None:
+        return None
+    grown = {
+        name: counter_growth(value, before.values[name], started, before.values["server_started"])
+        for name, value in counters.items()
+    }
+    if any(g is None for g in grown.values()):
+        return None
+    ago = format_quantity((dt.datetime.now(dt.UTC) - before.at).total_seconds(), "s")
+    return {k: float(v or 0) for k, v in grown.items()}, f"since the previous run {before.run_id}, {ago} ago"
+
+
 @check(
     "redis.hit_rate",
-    "Redis keyspace hit rate, past a minimum number of lookups",
+    "Redis keyspace hit rate since the previous run (else since start), past a minimum number of lookups",
     rate=Limit(80, 50, "%", below=True),
     # Not an alarm: the number of lookups (its `warning`) from which the rate means something.
     min_lookups=Limit(1000, None),
 )
-def test_hit_rate(redis: redis_py.Redis, check: CheckRun) -> None:
+def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
     counts = lookups(redis)
+    started = server_started(redis)
     check.record("keyspace_hits", counts.hits)
     check.record("keyspace_misses", counts.misses)
     check.record("uptime", counts.uptime, "s")
+    check.record("server_started", started)
     minimum = check.limit("min_lookups").warning or 0
+    interval = _since_previous(check, earlier, started, keyspace_hits=counts.hits, keyspace_misses=counts.misses)
+    if interval is not None:
+        grown, since = interval
+        hits, misses = grown["keyspace_hits"], grown["keyspace_misses"]
+        if hits + misses >= minimum:
+            detail = f"{hits:.0f} hits, {misses:.0f} misses {since}"
+            check.measure("rate", 100.0 * hits / (hits + misses), label="keyspace hit rate", detail=detail)
+            return
     since = f"since start or CONFIG RESETSTAT, {format_quantity(counts.uptime, 's')} of uptime"
     if counts.hit_rate is None or counts.total < minimum:
         check.ok(f"hit rate not judged: {counts.total} lookups {since} < minimum {minimum:.0f}")
@@ -46,15 +79,18 @@ def test_hit_rate(redis: redis_py.Redis, check: CheckRun) -> None:
 
 @check(
     "redis.clients",
-    "Redis connected clients against maxclients, and rejected connections",
+    "Redis connected clients against maxclients, and connections rejected since the previous run",
     used=Limit(80, 90, "%"),
     rejected=Limit(1, None),
 )
-def test_clients(redis: redis_py.Redis, check: CheckRun) -> None:
+def test_clients(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
     found = clients(redis)
+    started = server_started(redis)
     check.record("connected_clients", found.connected)
     check.record("maxclients", found.maxclients)
     check.record("blocked_clients", found.blocked)
+    check.record("rejected_connections", found.rejected)
+    check.record("server_started", started)
     check.attach("INFO clients, stats", repr(found))
     check.measure(
         "used",
@@ -62,12 +98,14 @@ def test_clients(redis: redis_py.Redis, check: CheckRun) -> None:
         label="clients connected",
         detail=f"{found.connected}/{found.maxclients} maxclients",
     )
-    check.measure(
-        "rejected",
-        found.rejected,
-        label="rejected_connections",
-        detail="refused at maxclients since start or CONFIG RESETSTAT",
+    # A rejection of months ago would otherwise warn on every run until a restart.
+    interval = _since_previous(check, earlier, started, rejected_connections=found.rejected)
+    rejected, since = (
+        (interval[0]["rejected_connections"], interval[1])
+        if interval is not None
+        else (found.rejected, "since start or CONFIG RESETSTAT")
     )
+    check.measure("rejected", rejected, label="connections rejected at maxclients", detail=since)
 
 
 @check(
