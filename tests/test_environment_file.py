@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.config import LogsConfig
 from tests.conftest import Run, RunChecks
 
 MINIMAL = """
@@ -86,3 +87,10 @@ def test_threshold_for_no_check_is_refused(suite: RunChecks) -> None:
     assert_usage_error(
         run, 'environment broken: thresholds."host.disk_spce" names no check (did you mean host.disk_space?)'
     )
+
+
+@pytest.mark.parametrize(("written", "seconds"), [(30, 30 * 86400), ("30d", 30 * 86400), ("12h", 12 * 3600)])
+def test_log_retention_in_a_plain_number_is_days(written: object, seconds: float) -> None:
+    """As the backup retentions: `retention = 30` is 30 days, not 30 seconds (which made every
+    log file "older than the retention" and clean_old_logs due to delete them all)."""
+    assert LogsConfig(source="file", dir="/var/log/sergas", retention=written).retention == seconds
