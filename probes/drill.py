@@ -20,6 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from probes.postgres import alembic_versions
+
 Runner = Callable[[str, float], tuple[int, str, str]]  # (command, timeout) -> (rc, stdout, stderr)
 SCRATCH_PREFIX = "sergas_drill_"
 
@@ -79,7 +81,7 @@ class DrillResult:
     restore_seconds: float | None = None
     verify_seconds: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    alembic_head: str | None = None
+    alembic_versions: list[str] | None = None  # as probes.postgres.alembic_versions reads them
     error: str | None = None
     dropped: bool = False
 
@@ -149,6 +151,4 @@ def _verify(dsn: str, tables: list[str], result: DrillResult, connect_timeout: f
             result.counts = dict(zip(counted, [int(v) for v in (row or ())], strict=True))
         for missing in (t for t in tables if t not in present):
             result.counts[missing] = -1  # the table is not in the restored database
-        if "alembic_version" in present:
-            head = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            result.alembic_head = str(head[0]) if head else None
+        result.alembic_versions = alembic_versions(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 # Pseudo and always-full filesystems: tmpfs and devtmpfs are RAM, squashfs images are 100% by
@@ -123,9 +124,8 @@ class OldFile:
 def old_logs_command(directory: str, retention_days: int) -> str:
     """Regular files (never symlinks: find does not follow them) named *.log or *.log.N[.gz]
     directly in `directory`, older than the retention: `<age seconds> <size> <name>` lines."""
-    quoted = "'" + directory.replace("'", "'\\''") + "'"
     return (
-        f"find {quoted}/ -maxdepth 1 -type f \\( -name '*.log' -o -name '*.log.[0-9]*' \\)"
+        f"find {shlex.quote(directory)}/ -maxdepth 1 -type f \\( -name '*.log' -o -name '*.log.[0-9]*' \\)"
         f" -mtime +{retention_days - 1} -printf '%T@ %s %f\\n'"
     )
 

@@ -75,9 +75,6 @@ class Session:
     query: str
     started: dt.datetime  # query_start or state_change: with the pid, names this very statement
 
-    def describe(self) -> str:
-        return f"pid {self.pid} ({self.user}, {self.state}): {self.query}"
-
 
 def _sessions(conn: psycopg.Connection, since: str, where: str) -> list[Session]:
     rows = conn.execute(SESSIONS_SQL.format(since=since, where=where), {"chars": QUERY_CHARS}).fetchall()  # type: ignore[arg-type]

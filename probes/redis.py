@@ -61,11 +61,16 @@ def _int(info: dict[str, object], name: str, default: int = 0) -> int:
 SAME_START_S = 5.0
 
 
-def server_started(client: redis_py.Redis) -> float:
-    """When the server started, in epoch seconds of its own clock (TIME less uptime_in_seconds)."""
+@dataclass(frozen=True)
+class ServerClock:
+    uptime: int  # uptime_in_seconds
+    started: float  # when the server started, in epoch seconds of its own clock (TIME less uptime)
+
+
+def server_clock(client: redis_py.Redis) -> ServerClock:
     uptime = int(client.info("server").get("uptime_in_seconds", 0))
     seconds, micros = client.time()
-    return seconds + micros / 1e6 - uptime
+    return ServerClock(uptime, seconds + micros / 1e6 - uptime)
 
 
 def counter_growth(now: float, before: float, started: float, started_before: float) -> float | None:
@@ -84,7 +89,6 @@ class Lookups:
 
     hits: int
     misses: int
-    uptime: int
 
     @property
     def total(self) -> int:
@@ -98,8 +102,7 @@ class Lookups:
 
 def lookups(client: redis_py.Redis) -> Lookups:
     stats = client.info("stats")
-    uptime = client.info("server").get("uptime_in_seconds", 0)
-    return Lookups(_int(stats, "keyspace_hits"), _int(stats, "keyspace_misses"), int(uptime))
+    return Lookups(_int(stats, "keyspace_hits"), _int(stats, "keyspace_misses"))
 
 
 @dataclass(frozen=True)

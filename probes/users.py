@@ -7,8 +7,9 @@ from collections import defaultdict
 import psycopg
 import redis as redis_py
 
+from probes.redis import SCAN_COUNT
+
 DISABLED_USERS_SQL = "SELECT id::text FROM users WHERE disabled"
-SCAN_COUNT = 1000
 
 
 def disabled_users(conn: psycopg.Connection) -> set[str]:

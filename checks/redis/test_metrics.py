@@ -19,21 +19,25 @@ from fixtures.history import EarlierLookup
 from fixtures.measure import CheckRun, check
 from fixtures.status import Limit
 from fixtures.units import format_quantity
-from probes.redis import clients, counter_growth, lookups, memory_info, persistence, server_started
+from probes.redis import ServerClock, clients, counter_growth, lookups, memory_info, persistence, server_clock
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
 
 def _since_previous(
-    check: CheckRun, earlier: EarlierLookup, started: float, **counters: int
+    check: CheckRun, earlier: EarlierLookup, clock: ServerClock, **counters: int
 ) -> tuple[dict[str, float], str] | None:
     """How much each of `counters` grew since the previous archived run, and since when; None
-    without a previous run, or when the server restarted or reset its statistics since."""
+    without a previous run, or when the server restarted or reset its statistics since.
+    Records the counters and the server's start time for the next run."""
+    for name, value in counters.items():
+        check.record(name, value)
+    check.record("server_started", clock.started)
     before = earlier(check.spec.id, check.target, "server_started", *counters)
     if before is None:
         return None
     grown = {
-        name: counter_growth(value, before.values[name], started, before.values["server_started"])
+        name: counter_growth(value, before.values[name], clock.started, before.values["server_started"])
         for name, value in counters.items()
     }
     if any(g is None for g in grown.values()):
@@ -51,13 +55,10 @@ def _since_previous(
 )
 def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
     counts = lookups(redis)
-    started = server_started(redis)
-    check.record("keyspace_hits", counts.hits)
-    check.record("keyspace_misses", counts.misses)
-    check.record("uptime", counts.uptime, "s")
-    check.record("server_started", started)
+    clock = server_clock(redis)
+    check.record("uptime", clock.uptime, "s")
     minimum = check.limit("min_lookups").warning or 0
-    interval = _since_previous(check, earlier, started, keyspace_hits=counts.hits, keyspace_misses=counts.misses)
+    interval = _since_previous(check, earlier, clock, keyspace_hits=counts.hits, keyspace_misses=counts.misses)
     if interval is not None:
         grown, since = interval
         hits, misses = grown["keyspace_hits"], grown["keyspace_misses"]
@@ -65,7 +66,7 @@ def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup
             detail = f"{hits:.0f} hits, {misses:.0f} misses {since}"
             check.measure("rate", 100.0 * hits / (hits + misses), label="keyspace hit rate", detail=detail)
             return
-    since = f"since start or CONFIG RESETSTAT, {format_quantity(counts.uptime, 's')} of uptime"
+    since = f"since start or CONFIG RESETSTAT, {format_quantity(clock.uptime, 's')} of uptime"
     if counts.hit_rate is None or counts.total < minimum:
         check.ok(f"hit rate not judged: {counts.total} lookups {since} < minimum {minimum:.0f}")
         return
@@ -85,12 +86,9 @@ def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup
 )
 def test_clients(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
     found = clients(redis)
-    started = server_started(redis)
     check.record("connected_clients", found.connected)
     check.record("maxclients", found.maxclients)
     check.record("blocked_clients", found.blocked)
-    check.record("rejected_connections", found.rejected)
-    check.record("server_started", started)
     check.attach("INFO clients, stats", repr(found))
     check.measure(
         "used",
@@ -99,7 +97,7 @@ def test_clients(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup)
         detail=f"{found.connected}/{found.maxclients} maxclients",
     )
     # A rejection of months ago would otherwise warn on every run until a restart.
-    interval = _since_previous(check, earlier, started, rejected_connections=found.rejected)
+    interval = _since_previous(check, earlier, server_clock(redis), rejected_connections=found.rejected)
     rejected, since = (
         (interval[0]["rejected_connections"], interval[1])
         if interval is not None
