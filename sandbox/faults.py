@@ -28,7 +28,6 @@ from filelock import FileLock
 
 from sandbox import logs
 from sandbox.backups import BackupFaults
-from sandbox.postgres import MAX_CONNECTIONS, SUPERUSER_RESERVED_CONNECTIONS
 from sandbox.processes import NO_PROXY, wait_until
 from sandbox.redis import connect as redis_connect
 
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from sandbox.stack import Sandbox
 
 FILL_KEY_PREFIX = "sandbox:fault:fill:"
-USABLE_CONNECTIONS = MAX_CONNECTIONS - SUPERUSER_RESERVED_CONNECTIONS
 _ABSENT = object()
 _CHUNK = (1 << 20) - 128  # fits a 1 MiB jemalloc size class with the sds header
 
@@ -79,7 +77,7 @@ class Faults(BackupFaults):
     def connections_held(self, n: int) -> Iterator[list[psycopg.Connection[Any]]]:
         """`n` idle connections as the app role (application_name `sandbox-fault`).
 
-        The role may open USABLE_CONNECTIONS (17) in all: holding them all makes the app's own
+        The role may open max_connections less the superuser reserve (17) in all: holding them all makes the app's own
         connections fail with "too many clients".
         """
         state = self.sandbox.require_state()
@@ -110,7 +108,7 @@ class Faults(BackupFaults):
     @contextmanager
     def long_running_query(self, seconds: float = 3600) -> Iterator[int]:
         """A query running (pg_sleep) until the block exits; yields its backend pid once
-        pg_stat_activity shows it `active`."""
+        pg_stat_activity shows it `active`, and returns once its session has ended."""
         state = self.sandbox.require_state()
         conn = psycopg.connect(
             state.pg_dsn, autocommit=True, connect_timeout=5, application_name="sandbox-fault"
@@ -145,6 +143,10 @@ class Faults(BackupFaults):
                         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
                     worker.join(10)
             conn.close()
+            if pid:
+                with self._admin_session() as admin:
+                    query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+                    wait_until(lambda: admin.execute(query, (pid,)).fetchone() is None, 10, f"session {pid} to end")
 
     # PostgreSQL faults that build objects do it as the app role (so its reads of pg_stats see
     # them), from a superuser session that keeps the setup out of pg_stat_statements; every

@@ -159,7 +159,7 @@ def test_s3_credentials_revoked(run_checks: RunChecks, sandbox: Sandbox) -> None
 
 def test_drill_refuses_the_production_database(run_checks: RunChecks, sandbox: Sandbox) -> None:
     production = 'drill_dsn = "postgresql://sergas:${SANDBOX_PG_PASSWORD}@127.0.0.1:${SANDBOX_PG_PORT}/sergas"\n'
-    env = environment_text().replace('drill_dsn = "postgresql://postgres@', '# drill_dsn = "') + ""
+    env = environment_text().replace('drill_dsn = "postgresql://postgres@', '# drill_dsn = "')
     env = env.replace("[backups]\n", "[backups]\n" + production)
     run = run_checks(FILE, env=env, args=("--drill", "-k", "restore_drill"))
     port = sandbox.require_state().pg_port

@@ -10,16 +10,12 @@ window of later runs.
 
 from __future__ import annotations
 
-import json
 import math
-import time
-import urllib.parse
 
 import pytest
 
 from probes.prometheus import Queries, QueryError, parse_result
 from sandbox import Sandbox
-from sandbox.processes import NO_PROXY
 from tests.conftest import DEMO_ENV, RunChecks, running_sandbox
 
 # Its own sandbox: Prometheus' rate windows keep what other modules' faults did.
@@ -45,16 +41,10 @@ def short_window(window: str) -> str:
     return DEMO_ENV.replace(job, f'{job}window = "{window}"\n')
 
 
-def wait_for(sandbox: Sandbox, promql: str, timeout: float = 30) -> None:
-    """Wait until Prometheus returns a sample for `promql` (the fault is visible to the checks)."""
-    url = sandbox.require_state().prometheus_url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with NO_PROXY.open(url, timeout=5) as response:
-            if json.load(response)["data"]["result"]:
-                return
-        time.sleep(0.25)
-    raise AssertionError(f"Prometheus never returned data for {promql} within {timeout} s")
+def wait_for(sandbox: Sandbox, promql: str) -> None:
+    """Until Prometheus returns a sample for `promql`: the fault is visible to the checks."""
+    assert sandbox.prometheus is not None, "the module's own sandbox owns its Prometheus"
+    sandbox.prometheus.wait_for_data(promql, timeout=30)
 
 
 def test_healthy_sandbox_metrics_all_ok(run_checks: RunChecks) -> None:

@@ -154,7 +154,7 @@ def test_slow_statement_and_migration_behind(run_checks: RunChecks, sandbox: San
     """The wraparound thresholds come down from 1.3e9/1.4e9 to 1/2: no test burns a billion
     transactions."""
     env = environment_text('[thresholds."postgres.txid_wraparound"]\nwarning = 1\ncritical = 2\n')
-    with sandbox.faults.slow_statement(1.2) as _, sandbox.faults.alembic_behind("1c8d2e5b9a07"):
+    with sandbox.faults.slow_statement(1.2), sandbox.faults.alembic_behind("1c8d2e5b9a07"):
         run = run_checks(
             "postgres/test_postgres_statements.py", "postgres/test_postgres_migrations.py",
             "postgres/test_postgres_maintenance.py", env=env, args=("-k", "statements or migrations or txid"),

@@ -160,9 +160,9 @@ def test_clean_old_logs_spares_symlinks_and_open_files(run_checks: RunChecks, sa
     held = log_dir / "held.log"
     held.write_text("still written\n")
     aged(held, 40)
-    holder = subprocess.Popen(["sh", "-c", f"exec 3>>{held}; sleep 120"])
+    with held.open("ab") as writer:  # open before the holder starts: no race with its shell
+        holder = subprocess.Popen(["sleep", "120"], stdout=writer)
     try:
-        time.sleep(0.3)
         run = run_checks("maintenance", args=("--remediate=clean_old_logs",))
         assert outside.exists() and link.is_symlink() and held.exists()
         [line] = audit_lines(run)
