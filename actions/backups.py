@@ -22,21 +22,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict
-
 from actions.base import Action, ActionError, Outcome, Risk
 from fixtures.config import BackupsConfig
 from probes import backups as probe
+from probes.postgres import describe_dsn
 from probes.s3 import SHA256_METADATA, S3Location, list_objects
 
 Runner = Callable[[str, float], tuple[int, str, str]]
 DUMP_TIMEOUT = 3600.0
 COMMAND_TIMEOUT = 60.0
-
-
-def _describe(dsn: str) -> str:
-    info = conninfo_to_dict(dsn)
-    return f"{info.get('user', '')}@{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
 @contextmanager
@@ -211,7 +205,7 @@ class RunBackup(Action):
 
     def plan(self) -> list[str]:
         steps = [
-            f"pg_dump -Fc {_describe(self.dsn)} -f {self.partial} on {self.target}",
+            f"pg_dump -Fc {describe_dsn(self.dsn)} -f {self.partial} on {self.target}",
             f"verify {self.partial} on {self.target}: pg_restore --list and a full read",
             f"rename it to {self.path}",
         ]
@@ -240,7 +234,7 @@ class RunBackup(Action):
                 f"pg_dump failed on {self.target}: {err.strip().splitlines()[-1][:200] if err.strip() else rc}"
             )
             return
-        outcome.done.append(f"pg_dump -Fc {_describe(self.dsn)} -f {self.partial} on {self.target}")
+        outcome.done.append(f"pg_dump -Fc {describe_dsn(self.dsn)} -f {self.partial} on {self.target}")
         _rc, out, _err = self.run(probe.integrity_command(self.partial), DUMP_TIMEOUT)
         try:
             found = probe.parse_integrity(out)

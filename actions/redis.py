@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis as redis_py
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from actions.base import Action, ActionError, Outcome, Risk
+from probes.redis import connect_redis
 
 BATCH = 1000
 LOCK_TTL_MS = 120_000
@@ -26,12 +25,6 @@ _EXPIRE_IF_PERSISTENT = (
 )
 _DELETE_IF_PERSISTENT = "if redis.call('TTL', KEYS[1]) == -1 then return redis.call('DEL', KEYS[1]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
-
-def connect(url: str, timeout: float = 5.0) -> redis_py.Redis:
-    return redis_py.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True
-    )
 
 
 @contextmanager
@@ -76,7 +69,7 @@ class ExpireSessions(Action):
         return [f"EXPIRE <key> {self.ttl_s} on {self.target} where TTL is still -1, for {len(self.keys)} keys: {shown}"]
 
     def apply(self) -> Outcome:
-        client = connect(self.url)
+        client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
         with locked(client, self.lock_name):
             acted = _per_key(client, _EXPIRE_IF_PERSISTENT, self.keys, self.ttl_s)
         outcome = Outcome(done=[f"EXPIRE {key} {self.ttl_s}" for key in acted])
@@ -94,7 +87,7 @@ class DeleteStaleSessions(ExpireSessions):
         return [f"DEL {key} on {self.target} if its TTL is still -1" for key in self.keys]
 
     def apply(self) -> Outcome:
-        client = connect(self.url)
+        client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
         with locked(client, self.lock_name):
             acted = _per_key(client, _DELETE_IF_PERSISTENT, self.keys)
         return Outcome(done=[f"DEL {key}" for key in acted])
@@ -117,7 +110,7 @@ class RevokeSessions(Action):
         ]
 
     def apply(self) -> Outcome:
-        client = connect(self.url)
+        client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
         outcome = Outcome()
         with locked(client, self.lock_name):
             for user, keys in self.sessions.items():
@@ -145,7 +138,7 @@ class RedisConfig(Action):
         ]
 
     def apply(self) -> Outcome:
-        client = connect(self.url)
+        client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
         outcome = Outcome()
         with locked(client, self.lock_name):
             for name, value in self.settings.items():

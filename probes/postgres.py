@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 CONNECTIONS_SQL = """
 SELECT
@@ -17,6 +18,14 @@ SELECT
   count(*) FILTER (WHERE backend_type = 'client backend' AND state LIKE 'idle in transaction%') AS idle_in_transaction
 FROM pg_stat_activity
 """
+
+
+def describe_dsn(dsn: str) -> str:
+    """`postgresql://user@host:port/db`, never the password."""
+    info = conninfo_to_dict(dsn)
+    return (
+        f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    )
 
 
 @dataclass(frozen=True)

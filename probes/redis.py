@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass
 
 import redis as redis_py
+from redis.backoff import NoBackoff
 from redis.client import NEVER_DECODE
+from redis.retry import Retry
 
 
 def ping_latency(client: redis_py.Redis) -> float:
@@ -55,6 +57,26 @@ def memory_info(client: redis_py.Redis) -> MemoryInfo:
 def _int(info: dict[str, object], name: str, default: int = 0) -> int:
     value = info.get(name, default)
     return int(value) if isinstance(value, int | float | str) and str(value).lstrip("-").isdigit() else default
+
+
+def connect_redis(url: str, timeout: float, client_name: str = "sergas-checks") -> redis_py.Redis:
+    """A client of `url` that answered PING, with timeouts and no retries (a check retries nothing)."""
+    client = redis_py.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+        client_name=client_name,
+    )
+    try:
+        client.ping()
+    except redis_py.ResponseError as exc:
+        # After a failed snapshot Redis refuses PING with writes (MISCONF) but still answers
+        # reads: the server is reachable, and redis.persistence says what is wrong.
+        if not str(exc).startswith("MISCONF"):
+            raise
+    return client
 
 
 # Two readings of one server's start time (its clock less its uptime) differ by rounding only.

@@ -149,7 +149,7 @@ def test_run_backup_dumps_verifies_uploads_and_the_checks_accept_it(sandbox: San
     )
     partial = f"{folder}/.{action.name}.partial"
     assert action.plan() == [
-        f"pg_dump -Fc postgres@{state.root}/pgsock:{state.pg_port}/sergas -f {partial} on localhost",
+        f"pg_dump -Fc postgresql://postgres@{state.root}/pgsock:{state.pg_port}/sergas -f {partial} on localhost",
         f"verify {folder}/.{action.name}.partial on localhost: pg_restore --list and a full read",
         f"rename it to {folder}/{action.name}",
         f"upload it to s3://sergas-backups/database/{action.name} with its sha256 in x-amz-meta-sha256",

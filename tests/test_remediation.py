@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fixtures.redis import connect_redis
+from probes.redis import connect_redis
 from sandbox import Sandbox
 from tests.conftest import ROOT, Run, RunChecks, environment_text
 
