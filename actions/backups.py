@@ -61,10 +61,20 @@ def select_expired(items: list[Aged], retention: float, keep_newest: int, patter
     return [item for item in backups[max(keep_newest, 0) :] if item.age > retention]
 
 
-def _stamped(name: str, pattern: re.Pattern[str], fallback: float) -> float:
-    match = pattern.match(name)
-    when = probe.stamp_time(match["stamp"]) if match else None
-    return when.timestamp() if when else fallback
+def aged_files(files: list[probe.BackupFile], now: float) -> list[Aged]:
+    """Local backups: age from the file's mtime, as `find -mtime` (and backups.local_retention) count it."""
+    return [Aged(f.name, f.age(now), f.mtime) for f in files]
+
+
+def aged_objects(objects: list[Any], pattern: re.Pattern[str], now: float) -> list[Aged]:
+    """S3 backups: age from the name's stamp (LastModified is reset by any re-upload), else LastModified."""
+    aged = []
+    for obj in objects:
+        match = pattern.match(obj.name)
+        when = probe.stamp_time(match["stamp"]) if match else None
+        taken = when.timestamp() if when else obj.last_modified.timestamp()
+        aged.append(Aged(obj.name, now - taken, taken))
+    return aged
 
 
 class RotateBackups(Action):
@@ -107,20 +117,12 @@ class RotateBackups(Action):
             return []
         if rc != 0:
             raise ActionError(f"cannot list {self.directory} on {self.target}: {err.strip()[:200] or f'exit {rc}'}")
-        now = probe.host_clock(out) or self.now()
-        # Local age is the file's mtime, as `find -mtime` (and backups.local_retention) count it.
-        return [Aged(f.name, f.age(now), f.mtime) for f in probe.parse_listing(out, self.pattern)]
+        return aged_files(probe.parse_listing(out, self.pattern), probe.host_clock(out) or self.now())
 
     def _remote(self) -> list[Aged]:
         if self.location is None:
             return []
-        now = self.now()
-        aged = []
-        for obj in list_objects(self.s3, self.location):
-            # In S3 the name's stamp counts: LastModified is reset by any re-upload.
-            taken = _stamped(obj.name, self.pattern, obj.last_modified.timestamp())
-            aged.append(Aged(obj.name, now - taken, taken))
-        return aged
+        return aged_objects(list_objects(self.s3, self.location), self.pattern, self.now())
 
     def selection(self) -> tuple[list[Aged], list[Aged]]:
         local = select_expired(self._local(), self.backups.local_retention, self.backups.keep_newest, self.pattern)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from testinfra.host import Host
 
-from actions.backups import RotateBackups, RunBackup, Runner
+from actions.backups import RotateBackups, RunBackup, Runner, aged_files, aged_objects, select_expired
 from fixtures.backups import BackupStore, store_or_none
 from fixtures.config import BackupsConfig, Environment
 from fixtures.hosts import run_bounded
@@ -208,7 +208,9 @@ def test_local_retention(
     days = backups.local_retention / DAY
     if not files:
         return
-    expired = [f for f in files if f.age(now) > backups.local_retention]
+    # What rotate_backups would delete: past retention, never one of the newest keep_newest.
+    pattern = probe.daily_name(backups.file_prefix)
+    expired = select_expired(aged_files(files, now), backups.local_retention, backups.keep_newest, pattern)
     check.record("backups", len(files))
     detail = f"oldest {files[0].name}, {format_quantity(files[0].age(now), 's')} old" if expired else ""
     check.measure("expired", len(expired), label=f"backups older than {days:g} days", detail=detail)
@@ -248,16 +250,10 @@ def test_s3_retention(
     if not objects:
         check.critical(f"no backup in {backup_store.location}/")
         return
-    now = dt.datetime.now(dt.UTC)
-
-    def taken(obj: object) -> dt.datetime:
-        # The name's stamp is when the backup was taken; LastModified is reset by any re-upload.
-        match = pattern.match(obj.name)  # type: ignore[attr-defined]
-        return (probe.stamp_time(match["stamp"]) if match else None) or obj.last_modified  # type: ignore[attr-defined]
-
-    ages = sorted(((now - taken(o)).total_seconds(), o.name) for o in objects)
+    aged = aged_objects(objects, pattern, dt.datetime.now(dt.UTC).timestamp())
+    ages = sorted((a.age, a.name) for a in aged)
     days = backups.s3_retention / DAY
-    expired = [name for age, name in ages if age > backups.s3_retention]
+    expired = select_expired(aged, backups.s3_retention, backups.keep_newest, pattern)
     check.record("objects", len(objects))
     check.measure(
         "expired",
