@@ -80,7 +80,6 @@ CHECKS: dict[str, Callable[[psycopg.Connection[Any]], object]] = {
 def cluster_in(root: Path) -> PostgresCluster:
     """The cluster under `root`, with the password it was created with (kept in bench.json)."""
     root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o711)  # the postgres OS user must traverse it
     saved = root / "bench.json"
     password = json.loads(saved.read_text())["password"] if saved.exists() else None
     cluster = PostgresCluster(root, password=password)

@@ -104,7 +104,6 @@ def main() -> int:
         if large and args.skip_large:
             continue
         root = Path(tempfile.mkdtemp(prefix="sergas-bench-drill-"))
-        os.chmod(root, 0o711)
         cluster = PostgresCluster(root)
         try:
             cluster.start()

@@ -102,6 +102,8 @@ class PostgresCluster(ChildServer):
 
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.os_user is not None:
+            os.chmod(self.root, 0o711)  # the postgres OS user must traverse it to its folders
         for folder in (self.data_dir, self.socket_dir):
             folder.mkdir(mode=0o700, exist_ok=True)
             if self.os_user is not None:

@@ -175,7 +175,6 @@ class Sandbox:
         return self.state
 
     def _start_in(self, root: Path) -> SandboxState:
-        os.chmod(root, 0o711)  # the postgres OS user must traverse it
         (root / "owner.pid").write_text(f"{os.getpid()}\n")
         log_dir = root / "logs"
         log_dir.mkdir()
