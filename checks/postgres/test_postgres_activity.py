@@ -51,7 +51,7 @@ def test_long_running_queries(
         detail=longest.query[:60],
     )
     limit = check.limit("duration")
-    over = [s for s in running if limit.judge(s.seconds)[0] != Status.OK]
+    over = [s for s in running if limit.breached(s.seconds)]
     check.attach("running statements (seconds, pid, user, state, query)", _evidence(running))
     if status != Status.OK:
         check.attach("pids", "\n".join(str(s.pid) for s in over))
@@ -90,4 +90,4 @@ def test_idle_in_transaction(postgres: psycopg.Connection, check: CheckRun) -> N
     check.attach("idle in transaction (seconds, pid, user, state, last query)", _evidence(idle))
     if status != Status.OK:
         limit = check.limit("duration")
-        check.attach("pids", "\n".join(str(s.pid) for s in idle if limit.judge(s.seconds)[0] != Status.OK))
+        check.attach("pids", "\n".join(str(s.pid) for s in idle if limit.breached(s.seconds)))

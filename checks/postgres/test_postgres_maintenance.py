@@ -76,7 +76,7 @@ def test_vacuum_recency(
         )
         limit = check.limit(kind)
         ages = {t.name: t.vacuum_age if kind == "vacuum" else t.analyze_age for t in candidates}
-        found |= {name for name, seconds in ages.items() if limit.judge(seconds)[0] != Status.OK}
+        found |= {name for name, seconds in ages.items() if limit.breached(seconds)}
     rows = [
         f"{t.name:<48} vacuum {_age(t, True):<40} analyze {_age(t, False):<40} dead {t.dead:<10} "
         f"modified {t.modified_since_analyze:<10} autovacuum {'on' if t.autovacuum else 'OFF'}"
@@ -144,7 +144,7 @@ def test_dead_tuples(
     )
     if status != Status.OK:
         limit = check.limit("share")
-        found = [t.name for t in past if limit.judge(t.dead_share)[0] != Status.OK]
+        found = [t.name for t in past if limit.breached(t.dead_share)]
         check.attach("tables", "\n".join(found))
         offer_vacuum(remediation, environment, check, found, measured_at)
 
