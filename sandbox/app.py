@@ -5,7 +5,7 @@ marker makes the process findable with ``pgrep -f``. Log lines follow the manual
 
     2026-12-01T19:40:00.123+00:00 INFO sergas.api request method=GET path=/health status_code=200 duration=12
 
-The faults file named in the config is re-read on every request (see sandbox/faults.py).
+The faults file named in the config is re-read on every request (see `AppFaults` in sandbox/app_process.py).
 """
 
 from __future__ import annotations
@@ -143,9 +143,7 @@ class SergasApp:
             ["method", "path"],
             registry=self.registry,
         )
-        self.zoho_calls = Counter(
-            "sergas_zoho_api_calls", "Zoho CRM API calls", ["result"], registry=self.registry
-        )
+        self.zoho_calls = Counter("sergas_zoho_api_calls", "Zoho CRM API calls", ["result"], registry=self.registry)
         for result in ("success", "failure"):  # exported at 0 from the start: rate() sees the first call
             self.zoho_calls.labels(result)
         info = Gauge("sergas_app_info", "Application version", ["version"], registry=self.registry)
@@ -250,9 +248,7 @@ class SergasApp:
             with self._zoho_lock:
                 self._zoho_failures += 1
                 if self._zoho_failures == CIRCUIT_BREAKER_THRESHOLD:
-                    zoho_log.warning(
-                        "circuit breaker open after %d consecutive failures", self._zoho_failures
-                    )
+                    zoho_log.warning("circuit breaker open after %d consecutive failures", self._zoho_failures)
             return _component(False, started, message)
         self.zoho_calls.labels("success").inc()
         with self._zoho_lock:
@@ -357,9 +353,7 @@ class SergasHandler(BaseHTTPRequestHandler):
         if path == "/health":
             return self._health(app)
         if path == ZOHO_STUB_PATH:
-            return self._send_json(
-                200, {"org": [{"id": "4000000000001", "company_name": "Sergas", "country": "ES"}]}
-            )
+            return self._send_json(200, {"org": [{"id": "4000000000001", "company_name": "Sergas", "country": "ES"}]})
         if path == "/metrics":
             return self._send(200, app.exposition(app.faults()), CONTENT_TYPE_LATEST)
         if path == "/api/v1/features":
@@ -385,9 +379,7 @@ class SergasHandler(BaseHTTPRequestHandler):
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), app.config.admin_token.encode()
         ):
-            fingerprint = (
-                "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8] if token else "<none>"
-            )
+            fingerprint = "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8] if token else "<none>"
             log.getChild("auth").warning(
                 "authentication failed for token %s path=/api/v1/users client=%s",
                 fingerprint,
@@ -401,8 +393,7 @@ class SergasHandler(BaseHTTPRequestHandler):
             with app.db_connect() as conn:
                 total = conn.execute("SELECT count(*) FROM users").fetchone()
                 rows = conn.execute(
-                    "SELECT id, email, name, role, disabled, created_at FROM users "
-                    "ORDER BY id LIMIT %s OFFSET %s",
+                    "SELECT id, email, name, role, disabled, created_at FROM users ORDER BY id LIMIT %s OFFSET %s",
                     (limit, offset),
                 ).fetchall()
         except psycopg.Error as exc:

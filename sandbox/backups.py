@@ -26,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sandbox.control import Handler, undone_after
 from sandbox.s3 import BUCKET
 from sandbox.s3 import client as s3_client
 
 if TYPE_CHECKING:
-    from sandbox.stack import Sandbox
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "sergas_prod_"
 S3_PREFIX = "database"
@@ -86,12 +87,12 @@ def write(path: Path, data: bytes, when: dt.datetime) -> Path:
     return path
 
 
-def upload(client: Any, key: str, data: bytes) -> None:
+def upload(client: S3Client, key: str, data: bytes) -> None:
     client.put_object(Bucket=BUCKET, Key=key, Body=data, Metadata={"sha256": hashlib.sha256(data).hexdigest()})
 
 
 def build(
-    root: Path, bin_dir: Path, superuser_dsn: str, s3_client: Any, now: dt.datetime | None = None
+    root: Path, bin_dir: Path, superuser_dsn: str, s3_client: S3Client, now: dt.datetime | None = None
 ) -> BackupLayout:
     """Create the whole history under `root/backups` and in S3; return where it is."""
     layout = BackupLayout(root)
@@ -131,25 +132,33 @@ def build(
 
 
 class BackupFaults:
-    """The backup and S3 fault states (mixed into sandbox.faults.Faults); each restores on exit."""
+    """The backup and S3 fault states (part of `sandbox.faults`); each restores on exit.
 
-    sandbox: Sandbox
+    The backups are under `root` (`BackupLayout`), their copies in the S3 at `s3_endpoint`,
+    reached with the environment's key; `lifecycle` stops and starts the S3 server and revokes
+    and restores that key (see `sandbox.control.Handler`).
+    """
 
-    def _layout(self) -> BackupLayout:
-        return BackupLayout(self.sandbox.require_state().root)
+    def __init__(
+        self, root: Path, s3_endpoint: str, s3_access_key_id: str, s3_secret_access_key: str, lifecycle: Handler
+    ) -> None:
+        self.backup_layout = BackupLayout(root)
+        self.s3_endpoint = s3_endpoint
+        self.s3_access_key_id = s3_access_key_id
+        self.s3_secret_access_key = s3_secret_access_key
+        self.lifecycle = lifecycle
 
-    def _s3(self) -> Any:
-        state = self.sandbox.require_state()
-        return s3_client(state.s3_endpoint, state.s3_access_key_id, state.s3_secret_access_key)
+    def _s3(self) -> S3Client:
+        return s3_client(self.s3_endpoint, self.s3_access_key_id, self.s3_secret_access_key)
 
     def _newest(self) -> Path:
-        return max(self._layout().database.glob(f"{PREFIX}*"), key=lambda p: p.stat().st_mtime)
+        return max(self.backup_layout.database.glob(f"{PREFIX}*"), key=lambda p: p.stat().st_mtime)
 
     @contextmanager
     def backup_too_old(self, hours: float = 48) -> Iterator[list[str]]:
         """The backup job stopped `hours` ago: the backups taken since then leave the folder (to
         `backups/.held`) and come back on exit. Yields their names."""
-        layout = self._layout()
+        layout = self.backup_layout
         held = layout.root / "backups" / ".held"
         held.mkdir(exist_ok=True)
         cutoff = time.time() - hours * 3600
@@ -184,7 +193,7 @@ class BackupFaults:
         else:
             raise ValueError(f"unknown broken backup {kind!r}: truncated, corrupt_gzip or empty")
         now = dt.datetime.now(dt.UTC)
-        path = write(self._layout().database / daily_name(now, ext), data, now)
+        path = write(self.backup_layout.database / daily_name(now, ext), data, now)
         try:
             yield path.name
         finally:
@@ -206,7 +215,7 @@ class BackupFaults:
     def retention_not_applied(self) -> Iterator[None]:
         """The rotation stopped: local backups 31..40 days old and S3 objects 91..100 days old
         remain (removed on exit)."""
-        layout, client = self._layout(), self._s3()
+        layout, client = self.backup_layout, self._s3()
         data = self._newest().read_bytes()
         midnight = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
         local = [
@@ -227,18 +236,12 @@ class BackupFaults:
     def s3_stopped(self) -> Iterator[None]:
         """The S3 endpoint down (connection refused); started again on the same port with the same
         bucket, objects, lifecycle rule and key (sandbox/s3.py keeps them across the restart)."""
-        self.sandbox.stop_component("s3")
-        try:
+        with undone_after(self.lifecycle, "s3"):
             yield
-        finally:
-            self.sandbox.start_component("s3")
 
     @contextmanager
     def s3_credentials_revoked(self) -> Iterator[None]:
         """The access key the environment holds no longer exists on the server (rotated away):
         every request is refused with InvalidAccessKeyId. Restored on exit."""
-        self.sandbox._lifecycle("revoke_key", "s3")
-        try:
+        with undone_after(self.lifecycle, "s3", "revoke_key", "restore_key"):
             yield
-        finally:
-            self.sandbox._lifecycle("restore_key", "s3")

@@ -10,11 +10,14 @@ import os
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 Handler = Callable[[str, str], None]
-"""handler(op, component) with op in {"stop", "start"}; raises on failure."""
+"""handler(op, component) with op in {"stop", "start"} (and {"revoke_key", "restore_key"} for
+"s3"); raises on failure. `Sandbox._lifecycle` has this shape too: the fault classes get it to
+have a component stopped and started by its owner, in process or over the socket."""
 
 
 class ControlServer:
@@ -76,3 +79,14 @@ def request(path: Path, op: str, component: str, timeout: float = 60.0) -> None:
     reply = json.loads(data or b"{}")
     if not reply.get("ok"):
         raise RuntimeError(f"sandbox owner could not {op} {component}: {reply.get('error', 'no reply')}")
+
+
+@contextmanager
+def undone_after(lifecycle: Handler, component: str, op: str = "stop", undo: str = "start") -> Iterator[None]:
+    """`lifecycle(op, component)` for the block, `lifecycle(undo, component)` after it, also
+    after a failure: a component stopped, then started again on the same port with its data."""
+    lifecycle(op, component)
+    try:
+        yield
+    finally:
+        lifecycle(undo, component)

@@ -5,8 +5,8 @@ At start the app log gets a realistic past: request lines spread over the last 2
 each file's mtime set to its last line as logrotate leaves it. Errors, 5xx answers and an open
 circuit breaker exist only before the 24-hour window, a slow request only before the 1-hour
 window, and a couple of failed logins inside it (below any threshold): a healthy sandbox is ok
-only if the checks really window by time. Faults append lines with current timestamps and
-remove exactly those lines afterwards.
+only if the checks really window by time. Faults (`LogFaults`) append lines with current
+timestamps and remove exactly those lines afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 PATHS = ("/health", "/api/v1/users", "/api/v1/features", "/metrics", "/api/v1/accounts", "/api/v1/agents/run")
 HISTORY_HOURS = 26
@@ -33,14 +34,15 @@ def stamp(when: datetime) -> str:
 
 
 def request_line(when: datetime, path: str, status: int, duration_ms: int) -> str:
-    return (
-        f"{stamp(when)} INFO sergas.api request method=GET path={path} "
-        f"status_code={status} duration={duration_ms}"
-    )
+    return f"{stamp(when)} INFO sergas.api request method=GET path={path} status_code={status} duration={duration_ms}"
 
 
-def error_line(when: datetime, message: str = "Zoho CRM request failed: connection refused",
-               logger: str = "sergas.zoho", level: str = "ERROR") -> str:
+def error_line(
+    when: datetime,
+    message: str = "Zoho CRM request failed: connection refused",
+    logger: str = "sergas.zoho",
+    level: str = "ERROR",
+) -> str:
     return f"{stamp(when)} {level} {logger} {message}"
 
 
@@ -77,13 +79,18 @@ def _history(now: datetime) -> list[tuple[datetime, str]]:
         (timedelta(hours=25, minutes=30), error_line, {}),
         (timedelta(hours=25, minutes=29), error_line, {"message": "Database health check failed: timeout"}),
         (timedelta(hours=25, minutes=20), circuit_open_line, {}),
-        (timedelta(hours=25, minutes=10), error_line, {"level": "CRITICAL", "logger": "sergas.agents",
-                                                         "message": "agent ZohoDataScout crashed"}),
+        (
+            timedelta(hours=25, minutes=10),
+            error_line,
+            {"level": "CRITICAL", "logger": "sergas.agents", "message": "agent ZohoDataScout crashed"},
+        ),
     ]
     found = [(now - age, maker(now - age, **kwargs)) for age, maker, kwargs in incidents]
     found += [
-        (now - timedelta(hours=25, minutes=m), request_line(now - timedelta(hours=25, minutes=m),
-                                                            "/api/v1/users", 503, 40))
+        (
+            now - timedelta(hours=25, minutes=m),
+            request_line(now - timedelta(hours=25, minutes=m), "/api/v1/users", 503, 40),
+        )
         for m in (1, 2, 3)
     ]
     # Inside 24 h but before the last hour: a slow request (the 1-hour window excludes it).
@@ -190,3 +197,20 @@ def fault_lines(kind: str, n: int, *, duration_ms: int = 7200, path: str = "/api
 def remove_matching(path: Path, text: str) -> None:
     """Remove every line containing `text`, in place (see `rewrite`)."""
     rewrite(path, b"\n".join(line for line in path.read_bytes().split(b"\n") if text.encode() not in line))
+
+
+class LogFaults:
+    """The app log's fault states (part of `sandbox.faults`): lines in `app_log`, removed on exit."""
+
+    def __init__(self, app_log: Path) -> None:
+        self.app_log = app_log
+
+    @contextmanager
+    def log_lines(self, kind: str, n: int, **options: Any) -> Iterator[list[str]]:
+        """`n` lines of `kind` appended to app.log with timestamps in the last minutes, removed after.
+
+        Kinds: errors, http_5xx, auth_failures, circuit_breaker_open, slow_requests (options:
+        `duration_ms`, `path`), requests (healthy traffic).
+        """
+        with appended(self.app_log, fault_lines(kind, n, **options)) as lines:
+            yield lines

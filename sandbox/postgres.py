@@ -1,19 +1,28 @@
-"""A private PostgreSQL cluster: initdb, the postmaster as a child process, the Sergas database."""
+"""A private PostgreSQL cluster: initdb, the postmaster as a child process, the Sergas database;
+and its fault states (`PostgresFaults`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from sandbox import logs
+from sandbox.control import Handler, undone_after
 from sandbox.ports import free_port
-from sandbox.processes import ChildServer
+from sandbox.processes import ChildServer, wait_until
 
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 APP_USER = "sergas"
@@ -169,19 +178,274 @@ class PostgresCluster(ChildServer):
         """Create the sergas role and database, pg_stat_statements, the schema and its data."""
         with psycopg.connect(self._superuser_dsn("postgres"), autocommit=True, connect_timeout=5) as conn:
             conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(APP_USER), sql.Literal(self.password)
-                )
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(APP_USER), sql.Literal(self.password))
             )
             conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(sql.Identifier(APP_USER)))
             conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(APP_DATABASE), sql.Identifier(APP_USER)
-                )
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(APP_DATABASE), sql.Identifier(APP_USER))
             )
         with psycopg.connect(self.superuser_dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
             with conn.transaction():
                 conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_USER)))
-                conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]  # trusted file
+                conn.execute(SCHEMA_SQL.read_text())  # a trusted file
             conn.execute("VACUUM ANALYZE")
+
+
+class PostgresFaults:
+    """PostgreSQL's fault states (part of `sandbox.faults`); each restores on exit.
+
+    `pg_dsn` is the app role's DSN, `pg_superuser_dsn` the superuser's, `postgres_log` the
+    server's log; `lifecycle` stops and starts the server (see `sandbox.control.Handler`).
+    """
+
+    def __init__(self, pg_dsn: str, pg_superuser_dsn: str, postgres_log: Path, lifecycle: Handler) -> None:
+        self.pg_dsn = pg_dsn
+        self.pg_superuser_dsn = pg_superuser_dsn
+        self.postgres_log = postgres_log
+        self.lifecycle = lifecycle
+
+    @contextmanager
+    def postgres_stopped(self) -> Iterator[None]:
+        """PostgreSQL shut down (fast); restarted on the same port with the same data."""
+        with undone_after(self.lifecycle, "postgres"):
+            yield
+
+    @contextmanager
+    def connections_held(self, n: int) -> Iterator[list[psycopg.Connection[Any]]]:
+        """`n` idle connections as the app role (application_name `sandbox-fault`).
+
+        The role may open max_connections less the superuser reserve (17) in all: holding them all makes the app's own
+        connections fail with "too many clients".
+        """
+        connections: list[psycopg.Connection[Any]] = []
+        try:
+            for _ in range(n):
+                connections.append(
+                    psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5, application_name="sandbox-fault")
+                )
+            yield connections
+        finally:
+            for conn in connections:
+                conn.close()
+
+    @contextmanager
+    def idle_in_transaction(self) -> Iterator[int]:
+        """One session left `idle in transaction`; yields its backend pid."""
+        with psycopg.connect(self.pg_dsn, connect_timeout=5, application_name="sandbox-fault") as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+            try:
+                yield int(pid[0]) if pid else 0
+            finally:
+                conn.rollback()
+
+    @contextmanager
+    def long_running_query(self, seconds: float = 3600) -> Iterator[int]:
+        """A query running (pg_sleep) until the block exits; yields its backend pid once
+        pg_stat_activity shows it `active`, and returns once its session has ended."""
+        conn = psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5, application_name="sandbox-fault")
+        worker: threading.Thread | None = None
+        pid = 0
+        try:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            pid = int(row[0]) if row else 0
+
+            def run() -> None:
+                with contextlib.suppress(psycopg.Error):  # cancelled on exit
+                    conn.execute("SELECT pg_sleep(%s)", (seconds,))
+
+            worker = threading.Thread(target=run, name="sandbox-fault-long-query", daemon=True)
+            worker.start()
+            with self._admin_session() as admin:
+
+                def active() -> bool:
+                    found = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+                    return found is not None and found[0] == "active"
+
+                wait_until(active, 10, f"the long-running query (pid {pid}) to be active")
+            yield pid
+        finally:
+            if worker is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.cancel_safe(timeout=5)
+                worker.join(10)
+                if worker.is_alive():  # the cancel did not land: end the session
+                    with self._admin_session() as admin:
+                        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    worker.join(10)
+            conn.close()
+            if pid:
+                with self._admin_session() as admin:
+                    query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+                    wait_until(lambda: admin.execute(query, (pid,)).fetchone() is None, 10, f"session {pid} to end")
+
+    # PostgreSQL faults that build objects do it as the app role (so its reads of pg_stats see
+    # them), from a superuser session that keeps the setup out of pg_stat_statements; every
+    # object is dropped on exit.
+    @contextmanager
+    def _setup_session(self) -> Iterator[psycopg.Connection[Any]]:
+        with psycopg.connect(
+            self.pg_superuser_dsn, autocommit=True, connect_timeout=5, application_name="sandbox-fault"
+        ) as conn:
+            conn.execute("SET pg_stat_statements.track = 'none'")
+            conn.execute("SET ROLE sergas")
+            yield conn  # closing it flushes its table statistics: see _await_statistics
+
+    def _await_statistics(self, table: str, counter: str, at_least: int, timeout: float = 15) -> None:
+        """Wait until pg_stat_user_tables shows the setup session's `counter` for `table`: a
+        session's table counters reach shared memory when it ends, a moment after the client
+        closes, so a check started at once could read the statistics from before the fault."""
+        schema, name = table.split(".")
+        query = f"SELECT {counter} FROM pg_stat_user_tables WHERE schemaname = %s AND relname = %s"
+        deadline = time.monotonic() + timeout
+        with self._admin_session() as conn:
+            while True:
+                row = conn.execute(query, (schema, name)).fetchone()
+                if row is not None and row[0] >= at_least:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{table}: {counter} still {row and row[0]} after {timeout} s, not {at_least}")
+                time.sleep(0.05)
+
+    @contextmanager
+    def _admin_session(self) -> Iterator[psycopg.Connection[Any]]:
+        """A superuser session (reserved slots: works when the app role's are all taken) whose
+        statements stay out of pg_stat_statements."""
+        with psycopg.connect(self.pg_superuser_dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET pg_stat_statements.track = 'none'")
+            yield conn
+
+    @contextmanager
+    def _scratch_table(
+        self, table: str, build: Callable[[psycopg.Connection[Any]], None], counter: str, at_least: int
+    ) -> Iterator[None]:
+        """`build(conn)` creates `table` in a setup session; the statistics show `counter` >=
+        `at_least` before this yields, and the table is dropped on exit, also after a failure."""
+        try:
+            with self._setup_session() as conn:
+                build(conn)
+            self._await_statistics(table, counter, at_least)
+            yield
+        finally:
+            with self._admin_session() as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+    @contextmanager
+    def dead_tuples_table(self, rows: int = 10000, updates: int = 3) -> Iterator[str]:
+        """`public.sandbox_fault_churn`, autovacuum off, every row updated `updates` times (an
+        indexed column, so no HOT pruning) and analyzed: dead rows, bloat, never vacuumed.
+        Yields the table's name."""
+        table = "public.sandbox_fault_churn"
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL)"
+                " WITH (autovacuum_enabled = off)"
+            )
+            conn.execute(f"CREATE INDEX sandbox_fault_churn_v ON {table} (v)")
+            conn.execute(f"INSERT INTO {table} SELECT g, g, repeat('x', 100) FROM generate_series(1, %s) g", (rows,))
+            with conn.transaction():  # one transaction: nothing prunable until it commits
+                for _ in range(updates):
+                    conn.execute(f"UPDATE {table} SET v = v + 1")
+            conn.execute(f"ANALYZE {table}")
+
+        with self._scratch_table(table, build, "n_tup_upd", rows * updates):
+            yield table
+
+    @contextmanager
+    def unused_index(self, rows: int = 50000) -> Iterator[str]:
+        """`public.sandbox_fault_lookup` with index `sandbox_fault_lookup_code` that nothing ever
+        scans (larger than any of the schema's own indexes). Yields the index name."""
+        table = "public.sandbox_fault_lookup"
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"CREATE TABLE {table} (id int NOT NULL, code text NOT NULL)")
+            conn.execute(f"INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, %s) g", (rows,))
+            conn.execute(f"CREATE INDEX sandbox_fault_lookup_code ON {table} (code)")
+            conn.execute(f"ANALYZE {table}")
+
+        with self._scratch_table(table, build, "n_tup_ins", rows):
+            yield "public.sandbox_fault_lookup_code"
+
+    @contextmanager
+    def seq_scanned_table(self, megabytes: int = 12, scans: int = 12) -> Iterator[str]:
+        """`public.sandbox_fault_scanned`, about `megabytes` MiB without any index, read by
+        `scans` sequential scans (a lookup by a column with no index). Yields the table name."""
+        table = "public.sandbox_fault_scanned"
+        rows = megabytes * 1024 * 1024 // 140
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"CREATE TABLE {table} (id int NOT NULL, email text NOT NULL, pad text NOT NULL)")
+            conn.execute(
+                f"INSERT INTO {table} SELECT g, 'user' || g || '@example.com', repeat('x', 90)"
+                " FROM generate_series(1, %s) g",
+                (rows,),
+            )
+            conn.execute(f"ANALYZE {table}")
+            for i in range(scans):
+                conn.execute(f"SELECT id FROM {table} WHERE email = %s", (f"user{i}@example.com",))
+
+        with self._scratch_table(table, build, "seq_scan", scans):
+            yield table
+
+    @contextmanager
+    def slow_statement(self, seconds: float = 1.2, calls: int = 1) -> Iterator[str]:
+        """A statement the app role runs `calls` times, `seconds` each, recorded by
+        pg_stat_statements; its entry is removed on exit. Yields its text."""
+        text = "SELECT pg_sleep($1) AS sandbox_fault_slow"
+        with psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5) as conn:
+            for _ in range(calls):
+                conn.execute("SELECT pg_sleep(%s) AS sandbox_fault_slow", (seconds,))
+        try:
+            yield text
+        finally:
+            with psycopg.connect(self.pg_superuser_dsn, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(
+                    "SELECT pg_stat_statements_reset(0, 0, queryid) FROM pg_stat_statements"
+                    " WHERE query LIKE '%%sandbox_fault_slow%%'"
+                )
+
+    @contextmanager
+    def slow_queries(self, n: int, seconds: float = 1.1) -> Iterator[None]:
+        """`n` real statements of `seconds` (pg_sleep, run at once) that PostgreSQL logs as slow
+        (log_min_duration_statement = 1000); their log lines are removed after the block."""
+        tag = f"sandbox-fault-{os.getpid()}-{threading.get_ident()}"
+
+        def run() -> None:
+            with psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"SELECT pg_sleep({float(seconds)}) /* {tag} */")
+
+        workers = [threading.Thread(target=run, name=f"sandbox-slow-query-{i}") for i in range(n)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(seconds + 30)
+        try:
+            yield
+        finally:
+            logs.remove_matching(self.postgres_log, tag)
+
+    @contextmanager
+    def statements_extension_dropped(self) -> Iterator[None]:
+        """pg_stat_statements dropped from the app database (the library stays loaded);
+        created again on exit."""
+        with psycopg.connect(self.pg_superuser_dsn, autocommit=True, connect_timeout=5) as admin:
+            admin.execute("DROP EXTENSION pg_stat_statements")
+            try:
+                yield
+            finally:
+                admin.execute("CREATE EXTENSION pg_stat_statements")
+
+    @contextmanager
+    def alembic_behind(self, revision: str = "1c8d2e5b9a07") -> Iterator[str]:
+        """alembic_version set to an older `revision`; the head is put back on exit."""
+        with psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+            conn.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+            try:
+                yield revision
+            finally:
+                with conn.transaction():
+                    conn.execute("DELETE FROM alembic_version")
+                    for (version,) in rows:
+                        conn.execute("INSERT INTO alembic_version VALUES (%s)", (version,))

@@ -2,7 +2,7 @@
 
 Its rules (sandbox/prometheus.py `RULES`) send alerts to the sandbox's Alertmanager. The scrape
 and evaluation interval is 1 s so that a young server has the two samples `rate()` needs within
-a few seconds of the start (`wait_for_data`).
+a few seconds of the start (`wait_for_data`). Its fault states: `PrometheusFaults`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from sandbox.control import Handler, undone_after
 from sandbox.ports import free_port
 from sandbox.processes import NO_PROXY, ChildServer
 
@@ -117,3 +120,17 @@ class PrometheusServer(ChildServer):
     def _get(self, path: str) -> bytes | None:
         with NO_PROXY.open(f"{self.url}{path}", timeout=2) as response:
             return bytes(response.read()) if response.status == 200 else None
+
+
+class PrometheusFaults:
+    """Prometheus's fault states (part of `sandbox.faults`); `lifecycle` stops and starts the
+    server (see `sandbox.control.Handler`)."""
+
+    def __init__(self, lifecycle: Handler) -> None:
+        self.lifecycle = lifecycle
+
+    @contextmanager
+    def prometheus_stopped(self) -> Iterator[None]:
+        """Prometheus shut down; restarted on the same port with its data."""
+        with undone_after(self.lifecycle, "prometheus"):
+            yield

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -43,12 +43,16 @@ from botocore.exceptions import ClientError
 from sandbox.ports import free_port
 from sandbox.processes import ChildServer
 
+if TYPE_CHECKING:  # boto3-stubs[s3], a dev dependency; there are no IAM stubs: IAM clients are Any
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
+
 BUCKET = "sergas-backups"
-REGION = "eu-west-1"  # outside us-east-1 CreateBucket needs a LocationConstraint
+REGION: Final = "eu-west-1"  # outside us-east-1 CreateBucket needs a LocationConstraint
 USER = "sergas-backup"
 OPERATOR = "sandbox-operator"
 LIFECYCLE_DAYS = 90
-LIFECYCLE_RULES: list[dict[str, Any]] = [
+LIFECYCLE_RULES: list[LifecycleRuleTypeDef] = [
     {
         "ID": "database-backups-90d",
         "Filter": {"Prefix": "database/"},
@@ -101,7 +105,7 @@ class S3Server(ChildServer):
             self._bootstrap()
             self._restore_snapshot()
             if self._revoked:  # stopped while revoked: stays revoked
-                self._operator_client("iam").delete_access_key(UserName=USER, AccessKeyId=self.access_key_id)
+                self._operator_iam().delete_access_key(UserName=USER, AccessKeyId=self.access_key_id)
         except BaseException:
             self.stop()
             raise
@@ -117,14 +121,14 @@ class S3Server(ChildServer):
             super().stop()
             self._process = None
 
-    def client(self, service: str = "s3") -> Any:
-        return client(self.endpoint, self.access_key_id or "bootstrap", self.secret_access_key or "bootstrap", service)
+    def client(self) -> S3Client:
+        return client(self.endpoint, self.access_key_id or "bootstrap", self.secret_access_key or "bootstrap")
 
     # --- bootstrap ----------------------------------------------------------------------------
     def _bootstrap(self) -> None:
         """The backup user (everything on S3 allowed) and its key, the operator and its key, the
         bucket with a 90-day lifecycle rule; then moto checks every request's signature."""
-        iam = client(self.endpoint, "bootstrap", "bootstrap", "iam")
+        iam = iam_client(self.endpoint, "bootstrap", "bootstrap")
         s3_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
         all_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         iam.create_user(UserName=USER)
@@ -161,8 +165,11 @@ class S3Server(ChildServer):
         finally:
             conn.close()
 
-    def _operator_client(self, service: str = "s3") -> Any:
-        return client(self.endpoint, *self._operator, service)
+    def _operator_client(self) -> S3Client:
+        return client(self.endpoint, *self._operator)
+
+    def _operator_iam(self) -> Any:
+        return iam_client(self.endpoint, *self._operator)
 
     # --- snapshot across a restart ------------------------------------------------------------
     @property
@@ -221,14 +228,14 @@ class S3Server(ChildServer):
     def revoke_key(self) -> None:
         """The access key the environment holds is deleted on the server (rotated away)."""
         if not self._revoked:
-            self._operator_client("iam").delete_access_key(UserName=USER, AccessKeyId=self.access_key_id)
+            self._operator_iam().delete_access_key(UserName=USER, AccessKeyId=self.access_key_id)
             self._revoked = True
 
     def restore_key(self) -> None:
         """The same key again (same seed, so the same material)."""
         if not self._revoked:
             return
-        key = self._create_key(self._operator_client("iam"), USER, self._seed)
+        key = self._create_key(self._operator_iam(), USER, self._seed)
         if key != (self.access_key_id, self.secret_access_key):
             raise RuntimeError(f"the S3 endpoint (moto) made a different access key: {key[0]}")
         self._revoked = False
@@ -258,19 +265,28 @@ def start_in_background(server: S3Server) -> Callable[[], None]:
     return join
 
 
-def client(endpoint: str, access_key_id: str, secret_access_key: str, service: str = "s3") -> Any:
-    """A client of the sandbox's endpoint (bounded timeouts, no retries)."""
+def client(endpoint: str, access_key_id: str, secret_access_key: str) -> S3Client:
+    """An S3 client of the sandbox's endpoint (bounded timeouts, no retries)."""
+    return _session(access_key_id, secret_access_key).client("s3", endpoint_url=endpoint, config=_config())
+
+
+def iam_client(endpoint: str, access_key_id: str, secret_access_key: str) -> Any:
+    """An IAM client of the sandbox's endpoint (bounded timeouts, no retries)."""
+    return _session(access_key_id, secret_access_key).client("iam", endpoint_url=endpoint, config=_config())
+
+
+def _session(access_key_id: str, secret_access_key: str) -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=REGION
-    ).client(
-        service,
-        endpoint_url=endpoint,
-        config=Config(
-            connect_timeout=5,
-            read_timeout=30,
-            retries={"max_attempts": 1},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"},
-        ),
+    )
+
+
+def _config() -> Config:
+    return Config(
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 1},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"},
     )

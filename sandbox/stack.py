@@ -15,23 +15,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox import backups as sandbox_backups
 from sandbox import control
 from sandbox import logs as sandbox_logs
-from sandbox.alertmanager import AlertmanagerServer
-from sandbox.app_process import AppProcess
+from sandbox.alertmanager import AlertmanagerFaults, AlertmanagerServer
+from sandbox.app_process import AppFaults, AppProcess
+from sandbox.backups import BackupFaults
+from sandbox.logs import LogFaults
 from sandbox.ports import free_port
-from sandbox.postgres import PostgresCluster
+from sandbox.postgres import PostgresCluster, PostgresFaults
 from sandbox.processes import NO_PROXY, ChildServer, pid_alive, wait_until
-from sandbox.prometheus import JOB, PrometheusServer
-from sandbox.redis import RedisServer
+from sandbox.prometheus import JOB, PrometheusFaults, PrometheusServer
+from sandbox.redis import RedisFaults, RedisServer
 from sandbox.s3 import S3Server, start_in_background
 from sandbox.traffic import TrafficDriver
-
-if TYPE_CHECKING:
-    from sandbox.faults import Faults
 
 ROOT_PREFIX = "sergas-sandbox-"
 COMPONENTS = ("postgres", "redis", "app", "prometheus", "alertmanager", "s3")
@@ -75,9 +74,7 @@ class SandboxState:
         return self.root / "state.json"
 
     def to_json(self) -> str:
-        return json.dumps(
-            {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}, indent=2
-        )
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> SandboxState:
@@ -122,6 +119,30 @@ class SandboxState:
             "SANDBOX_S3_ACCESS_KEY_ID": self.s3_access_key_id,
             "SANDBOX_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
         }
+
+
+class Faults(PostgresFaults, RedisFaults, AppFaults, LogFaults, PrometheusFaults, AlertmanagerFaults, BackupFaults):
+    """The fault states of one sandbox (`sandbox.faults`): context managers that put one component
+    in a fault state and restore it, each defined beside its component's server.
+
+        with sandbox.faults.postgres_stopped():
+            ...  # /health answers 503, database unhealthy
+
+    They work on an owned sandbox and on a `Sandbox.attach()`ed handle alike: a server is
+    stopped and started by its owner (`lifecycle`, see `sandbox.control.Handler`). This class
+    only wires each part to the state; the parts share no attribute but that `lifecycle`.
+    """
+
+    def __init__(self, state: SandboxState, lifecycle: control.Handler, traffic: TrafficDriver | None) -> None:
+        PostgresFaults.__init__(self, state.pg_dsn, state.pg_superuser_dsn, state.postgres_log, lifecycle)
+        RedisFaults.__init__(self, state.redis_port, lifecycle)
+        AppFaults.__init__(self, state.faults_file, lifecycle, traffic)
+        LogFaults.__init__(self, state.app_log)
+        PrometheusFaults.__init__(self, lifecycle)
+        AlertmanagerFaults.__init__(self, state.alertmanager_url, lifecycle)
+        BackupFaults.__init__(
+            self, state.root, state.s3_endpoint, state.s3_access_key_id, state.s3_secret_access_key, lifecycle
+        )
 
 
 class Sandbox:
@@ -227,9 +248,7 @@ class Sandbox:
         if redis_error:
             raise redis_error[0]
         self.app.wait_ready()
-        wait_until(
-            self._app_healthy, 15, f"{self.app.url}/health to report healthy", log_path=self.app.log_path
-        )
+        wait_until(self._app_healthy, 15, f"{self.app.url}/health to report healthy", log_path=self.app.log_path)
         # Traffic only once the app is healthy: no 5xx or error lines from a half-started stack.
         self.traffic = TrafficDriver(self.app.url, admin_token)
         self.traffic.start()
@@ -337,10 +356,8 @@ class Sandbox:
     # --- components -----------------------------------------------------------------------
     @property
     def faults(self) -> Faults:
-        """Fault injection context managers (sandbox/faults.py)."""
-        from sandbox.faults import Faults
-
-        return Faults(self)
+        """Fault injection context managers (`Faults`) on the started or attached sandbox."""
+        return Faults(self.require_state(), self._lifecycle, self.traffic)
 
     def require_state(self) -> SandboxState:
         if self.state is None:
@@ -411,9 +428,7 @@ def reap_stale_roots(tmp_dir: Path) -> None:
         try:
             owner_pid = int((root / "owner.pid").read_text())
             state = (
-                SandboxState.from_json((root / "state.json").read_text())
-                if (root / "state.json").exists()
-                else None
+                SandboxState.from_json((root / "state.json").read_text()) if (root / "state.json").exists() else None
             )
         except (OSError, ValueError, TypeError, KeyError):
             continue
