@@ -1,16 +1,1 @@
-"""The suite's plugins, one module per concern (see fixtures/)."""
-
-pytest_plugins = [
-    "fixtures.environment",
-    "fixtures.remediation",
-    "fixtures.reporting",
-    "fixtures.history",
-    "fixtures.hosts",
-    "fixtures.postgres",
-    "fixtures.redis",
-    "fixtures.http",
-    "fixtures.prometheus",
-    "fixtures.alertmanager",
-    "fixtures.backups",
-    "fixtures.logs",
-]
+"""The suite's plugins are installed as the `sergas` pytest plugin (fixtures/plugin.py)."""

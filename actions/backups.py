@@ -20,13 +20,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.base import Action, ActionError, Outcome, Risk
-from fixtures.config import BackupsConfig
 from probes import backups as probe
 from probes.postgres import describe_dsn
-from probes.s3 import SHA256_METADATA, S3Location, list_objects
+from probes.s3 import SHA256_METADATA, S3Location, S3Object, list_objects
+from sergas.config import BackupsConfig
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 Runner = Callable[[str, float], tuple[int, str, str]]
 DUMP_TIMEOUT = 3600.0
@@ -66,7 +69,7 @@ def aged_files(files: list[probe.BackupFile], now: float) -> list[Aged]:
     return [Aged(f.name, f.age(now), f.mtime) for f in files]
 
 
-def aged_objects(objects: list[Any], pattern: re.Pattern[str], now: float) -> list[Aged]:
+def aged_objects(objects: list[S3Object], pattern: re.Pattern[str], now: float) -> list[Aged]:
     """S3 backups: age from the name's stamp (LastModified is reset by any re-upload), else LastModified."""
     aged = []
     for obj in objects:
@@ -87,15 +90,12 @@ class RotateBackups(Action):
         *,
         run: Runner | None,
         backups: BackupsConfig,
-        s3_client: Any | None,
-        environment: str,
-        target: str,
+        s3_client: S3Client | None,
         now: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(environment=environment, target=target)
         self.run = run
         self.backups = backups
-        self.s3: Any = s3_client
+        self.s3 = s3_client
         self.location = S3Location.parse(backups.s3) if backups.s3 and s3_client is not None else None
         self.pattern = probe.daily_name(backups.file_prefix)
         self.now = now
@@ -122,6 +122,7 @@ class RotateBackups(Action):
     def _remote(self) -> list[Aged]:
         if self.location is None:
             return []
+        assert self.s3 is not None  # a location is set only with a client
         return aged_objects(list_objects(self.s3, self.location), self.pattern, self.now())
 
     def selection(self) -> tuple[list[Aged], list[Aged]]:
@@ -155,6 +156,7 @@ class RotateBackups(Action):
                         return outcome
                     outcome.done += [f"deleted {self.directory}/{i.name} on {self.target}" for i in local]
                 if remote and self.location is not None:
+                    assert self.s3 is not None  # a location is set only with a client
                     for start in range(0, len(remote), 1000):
                         batch = remote[start : start + 1000]
                         self.s3.delete_objects(
@@ -179,19 +181,16 @@ class RunBackup(Action):
         run: Runner,
         backups: BackupsConfig,
         dsn: str,
-        s3_client: Any | None,
-        environment: str,
-        target: str,
+        s3_client: S3Client | None,
         fetch: Callable[[str], bytes] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         """`dsn`: the database to dump (a role that can read it all). `fetch(path)`: the file's bytes
         from the host for the upload; None when the host is this machine (uploaded from the path)."""
-        super().__init__(environment=environment, target=target)
         self.run = run
         self.backups = backups
         self.dsn = dsn
-        self.s3: Any = s3_client
+        self.s3 = s3_client
         self.location = S3Location.parse(backups.s3) if backups.s3 and s3_client is not None else None
         self.fetch = fetch
         self.name = f"{backups.file_prefix}{now():%Y%m%d_%H%M%S}.dump"
@@ -265,13 +264,14 @@ class RunBackup(Action):
 
     def _upload(self, outcome: Outcome) -> None:
         assert self.location is not None
+        assert self.s3 is not None  # a location is set only with a client
         rc, out, err = self.run(probe.sha256_command(self.path), DUMP_TIMEOUT)
         digest = out.strip()
         if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", digest):
             outcome.error = f"sha256 of {self.path}: {err.strip()[:200] or 'no digest'}"
             return
         key = self.location.key(self.name)
-        extra = {"Metadata": {SHA256_METADATA: digest}}
+        extra: dict[str, Any] = {"Metadata": {SHA256_METADATA: digest}}  # boto3's ExtraArgs type
         if self.fetch is None:
             self.s3.upload_file(self.path, self.location.bucket, key, ExtraArgs=extra)
         else:

@@ -1,7 +1,8 @@
 """What every remediation action is: an id, a risk, a plan and an apply. No pytest in here.
 
 An action is built by a check with the exact objects it found (tables, keys, files, pids) and
-the means to reach them. `plan()` says precisely what `apply()` would do, without doing it.
+the means to reach them; the `remediation` fixture binds it to its environment and target.
+`plan()` says precisely what `apply()` would do, without doing it.
 `apply()` uses its own connection (never the check's read-only one), holds a lock per
 environment and action while it works, and re-verifies each object under that lock, so a second
 run, or a concurrent one, finds nothing left to do.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 
 class Risk(enum.Enum):
@@ -47,10 +48,15 @@ class Action(ABC):
     id: ClassVar[str]
     description: ClassVar[str]
     risk: ClassVar[Risk]
+    # Where it acts, set by bind(): the remediation fixture binds every action offered to the
+    # environment and the target of the check that offers it.
+    environment: str = ""
+    target: str = ""
 
-    def __init__(self, *, environment: str, target: str) -> None:
+    def bind(self, *, environment: str, target: str) -> Self:
         self.environment = environment
         self.target = target
+        return self
 
     @property
     def lock_name(self) -> str:

@@ -28,10 +28,7 @@ class CleanOldLogs(Action):
         files: list[str],
         retention_days: int,
         journald: bool,
-        environment: str,
-        target: str,
     ) -> None:
-        super().__init__(environment=environment, target=target)
         bad = [name for name in files if "/" in name or name in ("", ".", "..")]
         if bad:
             raise ValueError(f"not bare file names: {bad}")

@@ -52,8 +52,7 @@ class VacuumAnalyze(Action):
     description = "VACUUM (ANALYZE) the tables a check found with dead tuples or stale statistics"
     risk = Risk.SAFE
 
-    def __init__(self, *, dsn: str, tables: list[str], measured_at: dt.datetime, environment: str, target: str):
-        super().__init__(environment=environment, target=target)
+    def __init__(self, *, dsn: str, tables: list[str], measured_at: dt.datetime):
         self.dsn = dsn
         self.tables = tables
         self.measured_at = measured_at
@@ -95,8 +94,7 @@ class CancelLongQueries(Action):
     description = "pg_cancel_backend for statements running over the critical threshold"
     risk = Risk.DISRUPTIVE
 
-    def __init__(self, *, dsn: str, statements: list[RunawayStatement], environment: str, target: str):
-        super().__init__(environment=environment, target=target)
+    def __init__(self, *, dsn: str, statements: list[RunawayStatement]):
         self.dsn = dsn
         self.statements = statements
 

@@ -60,8 +60,7 @@ class ExpireSessions(Action):
     description = "give session keys without a TTL the environment's session TTL"
     risk = Risk.SAFE
 
-    def __init__(self, *, url: str, keys: list[str], ttl_s: int, environment: str, target: str):
-        super().__init__(environment=environment, target=target)
+    def __init__(self, *, url: str, keys: list[str], ttl_s: int):
         self.url, self.keys, self.ttl_s = url, keys, ttl_s
 
     def plan(self) -> list[str]:
@@ -98,9 +97,8 @@ class RevokeSessions(Action):
     description = "delete the sessions of disabled users (session:user:<id>:*)"
     risk = Risk.SAFE
 
-    def __init__(self, *, url: str, sessions: dict[str, list[str]], environment: str, target: str):
+    def __init__(self, *, url: str, sessions: dict[str, list[str]]):
         """`sessions`: user id -> the session keys found for that (disabled) user."""
-        super().__init__(environment=environment, target=target)
         self.url, self.sessions = url, sessions
 
     def plan(self) -> list[str]:
@@ -127,8 +125,7 @@ class RedisConfig(Action):
     description = "set Redis settings (maxmemory-policy, activedefrag) to the environment's expected values"
     risk = Risk.DISRUPTIVE
 
-    def __init__(self, *, url: str, settings: dict[str, str], environment: str, target: str):
-        super().__init__(environment=environment, target=target)
+    def __init__(self, *, url: str, settings: dict[str, str]):
         self.url, self.settings = url, settings
 
     def plan(self) -> list[str]:

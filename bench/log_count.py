@@ -88,8 +88,11 @@ def main() -> None:
     try:
         began = time.perf_counter()
         expected = write_log(log, args.size_mib << 20, random.Random(7))  # ~30 s on an idle machine
-        print(f"wrote {log} ({log.stat().st_size / 2**30:.2f} GiB, {expected} ERROR/CRITICAL lines) "
-              f"in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(
+            f"wrote {log} ({log.stat().st_size / 2**30:.2f} GiB, {expected} ERROR/CRITICAL lines) "
+            f"in {time.perf_counter() - began:.1f} s",
+            file=sys.stderr,
+        )
         commands = {
             "`grep -c ERROR app.log`": f"grep -c ERROR {log}",
             "`grep -ci 'ERROR\\|CRITICAL' app.log` (the manual's)": f"grep -ci 'ERROR\\|CRITICAL' {log}",

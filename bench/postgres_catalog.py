@@ -114,7 +114,7 @@ def build(superuser_dsn: str) -> float:
             conn.execute("SET synchronous_commit = off")
             conn.execute("SET ROLE sergas")
             batch = CREATE_BATCH.format(first=first, last=min(first + BATCH - 1, TABLES))
-            conn.execute(batch)  # type: ignore[arg-type]  # integers only
+            conn.execute(batch)  # integers only
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(create, range(1, TABLES + 1, BATCH)))

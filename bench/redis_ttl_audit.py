@@ -35,8 +35,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fixtures.redis import connect_redis  # noqa: E402
-from probes.redis import TtlAudit, keys_without_ttl  # noqa: E402
+from probes.redis import TtlAudit, connect_redis, keys_without_ttl  # noqa: E402
 from sandbox.ports import free_port  # noqa: E402
 from sandbox.processes import spawn, terminate, wait_until  # noqa: E402
 
@@ -148,8 +147,19 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="redis-ttl-bench-"))
     port = free_port()
     server = spawn(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(root)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+        ],
         root / "redis.log",
         cwd=root,
     )
@@ -174,18 +184,25 @@ def main() -> None:
         assert len(ttls) == SAMPLE, len(ttls)
         # What the manual's awk step would hand to `redis-cli del`: the line after a -1, a TTL value.
         awk = subprocess.run(
-            ["awk", "$1 == -1 {print prev} {prev=$1}"], input="\n".join(ttls) + "\n",
-            capture_output=True, text=True, check=True,
+            ["awk", "$1 == -1 {print prev} {prev=$1}"],
+            input="\n".join(ttls) + "\n",
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
     finally:
         terminate(server)
         shutil.rmtree(root, ignore_errors=True)
 
     manual_rate = SAMPLE / manual_s
-    print(f"redis-server {version}, redis-py {redis.__version__}. Loaded {KEYS:,} keys"
-          f" (1 in {NO_TTL_EVERY} without TTL) with redis-cli --pipe in {load_s:.1f} s.\n")
-    print(f"| method (median of {REPEAT}) | keys | calls | seconds | keys/s | CPU client + server (s)"
-          " | server time per call | vs the manual |")
+    print(
+        f"redis-server {version}, redis-py {redis.__version__}. Loaded {KEYS:,} keys"
+        f" (1 in {NO_TTL_EVERY} without TTL) with redis-cli --pipe in {load_s:.1f} s.\n"
+    )
+    print(
+        f"| method (median of {REPEAT}) | keys | calls | seconds | keys/s | CPU client + server (s)"
+        " | server time per call | vs the manual |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for way in WAYS:
         audit = way.median
@@ -193,21 +210,29 @@ def main() -> None:
         server_cpu = statistics.mean(s for _, s in way.cpu)
         per_call = "n/a (no script)"
         if way.calls:
-            per_call = (f"mean {way.usec / way.calls / 1000:.2f} ms, max {way.slowest_us / 1000:.2f} ms,"
-                        f" {100 * way.over_1ms / way.calls:.0f}% > 1 ms")
-        print(f"| {way.name} | {audit.scanned:,} | {audit.calls:,} | {audit.seconds:.2f} |"
-              f" {audit.keys_per_second:,.0f} | {client_cpu:.2f} + {server_cpu:.2f} | {per_call} |"
-              f" {audit.keys_per_second / manual_rate:,.0f}x |")
-    print(f"| manual `--scan \\| xargs -L 1 redis-cli ttl` | {SAMPLE:,} | {SAMPLE + 1:,} processes | {manual_s:.2f} |"
-          f" {manual_rate:,.0f} | | | 1x |")
+            per_call = (
+                f"mean {way.usec / way.calls / 1000:.2f} ms, max {way.slowest_us / 1000:.2f} ms,"
+                f" {100 * way.over_1ms / way.calls:.0f}% > 1 ms"
+            )
+        print(
+            f"| {way.name} | {audit.scanned:,} | {audit.calls:,} | {audit.seconds:.2f} |"
+            f" {audit.keys_per_second:,.0f} | {client_cpu:.2f} + {server_cpu:.2f} | {per_call} |"
+            f" {audit.keys_per_second / manual_rate:,.0f}x |"
+        )
+    print(
+        f"| manual `--scan \\| xargs -L 1 redis-cli ttl` | {SAMPLE:,} | {SAMPLE + 1:,} processes | {manual_s:.2f} |"
+        f" {manual_rate:,.0f} | | | 1x |"
+    )
     print()
     for way in WAYS:
         rates = ", ".join(f"{a.keys_per_second:,.0f}" for a in way.audits)
         met = "met" if way.median.keys_per_second >= GOAL else "NOT met"
         print(f"- {way.name} [{way.median.method}]: runs {rates} keys/s; goal {GOAL:,}: {met}.")
     print(f"\nKeys without TTL found by every run: {KEYS // NO_TTL_EVERY:,} (the same names by every way).")
-    print(f"In the sample the manual's awk step prints {len(awk)} names for `del`, e.g. {sorted(set(awk))[:3]}:"
-          " TTL values, not keys.")
+    print(
+        f"In the sample the manual's awk step prints {len(awk)} names for `del`, e.g. {sorted(set(awk))[:3]}:"
+        " TTL values, not keys."
+    )
     print(f"Machine load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs).")
 
 

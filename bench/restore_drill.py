@@ -24,9 +24,10 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures.hosts import run_bounded
-from fixtures.units import format_quantity
 from probes.drill import run_drill
+from probes.postgres import database_size
 from sandbox.postgres import PostgresCluster
+from sergas.units import format_quantity
 
 HOST = testinfra.get_host("local://")
 
@@ -38,7 +39,7 @@ def grow(cluster: PostgresCluster, gib: float) -> None:
         target = int(gib * 1024**3)
         batch = 1_000_000
         start = 0
-        while int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]) < target:  # type: ignore[index]
+        while database_size(conn)[1] < target:
             conn.execute(
                 "INSERT INTO bulk SELECT g, g %% 2000, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text)"
                 " FROM generate_series(%s, %s) AS g",
@@ -50,7 +51,7 @@ def grow(cluster: PostgresCluster, gib: float) -> None:
 
 def drill(cluster: PostgresCluster, root: Path, label: str, *, piped: bool, tables: list[str]) -> dict[str, str]:
     with psycopg.connect(cluster.superuser_dsn) as conn:
-        db_size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
+        db_size = database_size(conn)[1]
     path = root / ("sergas_prod_bench.sql.gz" if piped else "sergas_prod_bench.dump")
     begun = time.monotonic()
     pg_dump = str(cluster.bin_dir / "pg_dump")

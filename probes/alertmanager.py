@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from fixtures.units import format_duration
+from sergas.units import format_duration
 
 # Every active alert, silenced and inhibited ones included: Alert.firing tells them apart.
 ACTIVE = {"active": "true", "silenced": "true", "inhibited": "true"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -25,7 +25,7 @@ class HealthAnswer:
             return None
         components = self.body.get("components")
         if isinstance(components, dict) and isinstance(components.get(name), dict):
-            return components[name]
+            return cast("dict[str, Any]", components[name])
         value = self.body.get(name)
         if isinstance(value, str):
             return {"status": value}

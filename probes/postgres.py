@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -86,7 +87,7 @@ class Session:
 
 
 def _sessions(conn: psycopg.Connection, since: str, where: str) -> list[Session]:
-    rows = conn.execute(SESSIONS_SQL.format(since=since, where=where), {"chars": QUERY_CHARS}).fetchall()  # type: ignore[arg-type]
+    rows = conn.execute(SESSIONS_SQL.format(since=since, where=where), {"chars": QUERY_CHARS}).fetchall()
     return [Session(int(r[0]), r[1], r[2], r[3], float(r[4] or 0.0), r[5] or "", r[6]) for r in rows]
 
 
@@ -569,4 +570,4 @@ def server_now(conn: psycopg.Connection) -> dt.datetime:
     """The server's clock: what pg_stat_* timestamps are compared with, not this machine's."""
     row = conn.execute("SELECT now()").fetchone()
     assert row is not None
-    return row[0]
+    return cast(dt.datetime, row[0])

@@ -245,7 +245,7 @@ return {page[1], #page[2], found}
 
 def scan_page(client: redis_py.Redis, cursor: int, pattern: str, count: int) -> tuple[int, list[bytes]]:
     """One SCAN MATCH page: (next cursor, 0 at the end; the keys, as bytes). Pages may be empty."""
-    cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count, **RAW)
+    cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count, **RAW)  # type: ignore[no-untyped-call]
     return int(cursor), list(keys)
 
 
@@ -274,7 +274,7 @@ def no_ttl_page_scripted(
     client: redis_py.Redis, cursor: int, pattern: str, count: int, command: str = "EVAL_RO"
 ) -> TtlPage:
     """The same page in one round trip: NO_TTL_PAGE_SCRIPT under `command` (EVAL_RO or EVAL)."""
-    reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **RAW)
+    reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **RAW)  # type: ignore[no-untyped-call]
     if not (isinstance(reply, list) and len(reply) == 3 and isinstance(reply[2], list)):
         raise redis_py.DataError(f"unexpected reply of the TTL page script: {reply!r:.80}")
     return TtlPage(int(reply[0]), int(reply[1]), list(reply[2]))

@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import LifecycleRuleOutputTypeDef
 
 SHA256_METADATA = "sha256"  # x-amz-meta-sha256, written by actions/backups.py
 
@@ -50,7 +54,7 @@ def make_client(
     secret_access_key: str | None,
     connect_timeout: float,
     read_timeout: float,
-) -> Any:
+) -> S3Client:
     """A client that fails in bounded time: botocore's defaults are 60 s and several retries.
 
     Checksums only when an operation requires them: S3-compatible stores (older MinIO, Ceph)
@@ -104,7 +108,7 @@ class S3Object:
         return self.key.rsplit("/", 1)[-1]
 
 
-def list_objects(client: Any, location: S3Location) -> list[S3Object]:
+def list_objects(client: S3Client, location: S3Location) -> list[S3Object]:
     """Objects directly under the prefix (one request per 1000 keys)."""
     found: list[S3Object] = []
     try:
@@ -118,7 +122,7 @@ def list_objects(client: Any, location: S3Location) -> list[S3Object]:
     return found
 
 
-def probe(client: Any, location: S3Location) -> None:
+def probe(client: S3Client, location: S3Location) -> None:
     """One cheap authenticated request: raises S3Unavailable with the reason."""
     try:
         client.list_objects_v2(Bucket=location.bucket, Prefix=location.list_prefix, MaxKeys=1)
@@ -134,7 +138,7 @@ class ObjectHead:
     etag: str
 
 
-def head_object(client: Any, location: S3Location, name: str) -> ObjectHead | None:
+def head_object(client: S3Client, location: S3Location, name: str) -> ObjectHead | None:
     """The object's size, age and kept sha256; None when there is no such object."""
     try:
         head = client.head_object(Bucket=location.bucket, Key=location.key(name))
@@ -150,7 +154,7 @@ def head_object(client: Any, location: S3Location, name: str) -> ObjectHead | No
     )
 
 
-def lifecycle_rules(client: Any, location: S3Location) -> list[dict[str, Any]]:
+def lifecycle_rules(client: S3Client, location: S3Location) -> list[LifecycleRuleOutputTypeDef]:
     """Enabled lifecycle rules with an expiration that apply to the prefix."""
     try:
         rules = client.get_bucket_lifecycle_configuration(Bucket=location.bucket).get("Rules", [])

@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
-from fixtures.sandbox import STATE_VAR
 from sandbox import Sandbox
+from sandbox.plugin import STATE_VAR
+from sergas.record import SCHEMA_FILE
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ENV = (ROOT / "environments" / "demo.toml").read_text()
+SUMMARY_SCHEMA = Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
 
 
 def running_sandbox() -> Iterator[Sandbox]:
@@ -69,7 +72,11 @@ class Run:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return json.loads((self.archive / "summary.json").read_text())
+        """The run's summary.json, validated against its JSON Schema: every test that reads a
+        summary holds the record contract too."""
+        summary: dict[str, Any] = json.loads((self.archive / "summary.json").read_text())
+        SUMMARY_SCHEMA.validate(summary)
+        return summary
 
     def checks(self, check_id: str) -> list[dict[str, Any]]:
         found = [c for c in self.summary["checks"] if c["id"] == check_id]
@@ -77,7 +84,7 @@ class Run:
         return found
 
     def status(self, check_id: str) -> str:
-        statuses = {c["status"] for c in self.checks(check_id)}
+        statuses: set[str] = {c["status"] for c in self.checks(check_id)}
         assert len(statuses) == 1, f"{check_id} has several statuses: {self.checks(check_id)}"
         return statuses.pop()
 

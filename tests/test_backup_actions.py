@@ -17,11 +17,11 @@ import pytest
 import testinfra
 
 from actions.backups import Aged, RotateBackups, RunBackup, select_expired
-from fixtures.config import BackupsConfig
 from fixtures.hosts import run_bounded
 from probes.backups import daily_name
 from probes.s3 import make_client
 from sandbox import Sandbox
+from sergas.config import BackupsConfig
 from tests.conftest import RunChecks
 
 DAY = 86400.0
@@ -81,7 +81,9 @@ def test_rotate_local_folder(tmp_path: Path) -> None:
     os.utime(stranger, (now.timestamp() - 200 * DAY,) * 2)
     (folder / "sergas_prod_20200101_000000.dump.d").mkdir()
 
-    action = RotateBackups(run=run, backups=_config(folder), s3_client=None, environment="test", target="localhost")
+    action = RotateBackups(run=run, backups=_config(folder), s3_client=None).bind(
+        environment="test", target="localhost"
+    )
     plan = action.plan()
     assert plan == [f"delete {folder}/{stamp(d, now)} ({d} days old) on localhost" for d in (31, 34, 37, 40, 43)]
     outcome = action.apply()
@@ -96,10 +98,12 @@ def test_rotate_local_folder(tmp_path: Path) -> None:
 def test_rotate_refuses_a_held_lock_and_a_symlinked_folder(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    held = RotateBackups(run=run, backups=_config(tmp_path / "real"), s3_client=None, environment="t", target="h")
+    held = RotateBackups(run=run, backups=_config(tmp_path / "real"), s3_client=None).bind(environment="t", target="h")
     (tmp_path / "real" / ".sergas-rotate_backups.lock").mkdir()
     assert "another run holds the rotate_backups lock" in (held.apply().error or "")
-    linked = RotateBackups(run=run, backups=_config(tmp_path / "link"), s3_client=None, environment="t", target="h")
+    linked = RotateBackups(run=run, backups=_config(tmp_path / "link"), s3_client=None).bind(
+        environment="t", target="h"
+    )
     with pytest.raises(Exception, match="is a symlink"):
         linked.plan()
 
@@ -123,7 +127,7 @@ def test_rotate_s3_keeps_the_newest_n(sandbox: Sandbox, tmp_path: Path) -> None:
     for name in [*names, "readme.txt"]:
         client.put_object(Bucket="sergas-backups", Key=f"{prefix}/{name}", Body=b"x")
     config = _config(tmp_path / "none", s3=f"s3://sergas-backups/{prefix}", keep_newest=3)
-    action = RotateBackups(run=run, backups=config, s3_client=client, environment="t", target="localhost")
+    action = RotateBackups(run=run, backups=config, s3_client=client).bind(environment="t", target="localhost")
     assert action.plan() == [
         f"delete s3://sergas-backups/{prefix}/{stamp(d, now)} ({d} days old)" for d in range(98, 105)
     ]
@@ -143,10 +147,8 @@ def test_run_backup_dumps_verifies_uploads_and_the_checks_accept_it(sandbox: San
         backups=config,
         dsn=state.pg_superuser_dsn,
         s3_client=client,
-        environment="demo",
-        target="localhost",
         now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
-    )
+    ).bind(environment="demo", target="localhost")
     partial = f"{folder}/.{action.name}.partial"
     assert action.plan() == [
         f"pg_dump -Fc postgresql://postgres@{state.root}/pgsock:{state.pg_port}/sergas -f {partial} on localhost",

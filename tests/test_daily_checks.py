@@ -32,7 +32,7 @@ def test_healthy_sandbox_is_all_ok(run_checks: RunChecks) -> None:
     assert set(statuses) >= DAILY_IDS, statuses
     assert set(statuses.values()) == {"ok"}, statuses
     connections = run.checks("postgres.connections")[0]
-    assert {m["name"] for m in connections["measurements"]} >= {"connections in use", "total", "usable"}
+    assert {m["name"] for m in connections["measurements"]} >= {"used", "total", "usable"}
 
 
 def test_app_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
@@ -132,8 +132,10 @@ def test_redis_memory_filled(run_checks: RunChecks, sandbox: Sandbox) -> None:
     with sandbox.faults.redis_memory_filled(0.96):
         run = run_checks("daily/test_redis.py")
     assert run.status("redis.memory") == "critical"
-    assert re.search(r"memory used = 9\d(\.\d+)?% \(.* of maxmemory 64\.0 MiB, policy \S+\) >= critical 95%",
-                     run.message("redis.memory")), run.message("redis.memory")
+    assert re.search(
+        r"memory used = 9\d(\.\d+)?% \(.* of maxmemory 64\.0 MiB, policy \S+\) >= critical 95%",
+        run.message("redis.memory"),
+    ), run.message("redis.memory")
 
 
 def test_disk_and_memory_over_thresholds(run_checks: RunChecks) -> None:
@@ -145,8 +147,9 @@ def test_disk_and_memory_over_thresholds(run_checks: RunChecks) -> None:
     )
     run = run_checks("daily/test_host.py", env=env)
     assert run.status("host.disk_space") == "critical"
-    assert re.match(r"localhost: / used = [\d.]+% \([\d.]+ \w+ of [\d.]+ \w+\) >= critical 0\.002%",
-                    run.message("host.disk_space")), run.message("host.disk_space")
+    assert re.match(
+        r"localhost: / used = [\d.]+% \([\d.]+ \w+ of [\d.]+ \w+\) >= critical 0\.002%", run.message("host.disk_space")
+    ), run.message("host.disk_space")
     assert run.status("host.memory") == "critical"
     message = run.message("host.memory")
     assert re.match(r"localhost: memory available = [\d.]+% \(.* of .*\) <= critical 99\.98%", message), message
@@ -179,8 +182,10 @@ def test_service_running_under_systemd(
     no-systemd answer was recorded on this machine; the others follow systemd 252's format."""
     monkeypatch.setenv("PATH", f"{ROOT / 'tests' / 'fakes'}:{os.environ['PATH']}")
     monkeypatch.setenv("SERGAS_FAKE_SYSTEMCTL", recording)
-    env = environment_text().replace('runtime = "process"', 'runtime = "systemd"').replace(
-        'service = "${SANDBOX_APP_MARKER}"', 'service = "sergas-app"'
+    env = (
+        environment_text()
+        .replace('runtime = "process"', 'runtime = "systemd"')
+        .replace('service = "${SANDBOX_APP_MARKER}"', 'service = "sergas-app"')
     )
     run = run_checks("daily/test_app.py", env=env, args=("-k", "service_running"))
     assert run.status("app.service_running") == status

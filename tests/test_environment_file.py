@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from fixtures.config import LogsConfig
+from sergas.config import LogsConfig
 from tests.conftest import Run, RunChecks
 
 MINIMAL = """
@@ -32,8 +33,16 @@ def assert_usage_error(run: Run, *expected: str) -> None:
         pytest.param(MINIMAL + "[postgress]\ndsn = 'x'\n", ["env.toml: postgress: unknown key"], id="unknown-section"),
         pytest.param(
             MINIMAL + '[thresholds."host.disk_space"]\nwarning = "lots"\n',
-            ["env.toml: thresholds.host.disk_space.warning", "not a quantity: 'lots'"],
+            ["[thresholds.\"host.disk_space\"]: not a quantity: 'lots'", "host.disk_space.blocks is a percentage"],
             id="wrong-type",
+        ),
+        pytest.param(
+            MINIMAL + '[thresholds."redis.memory"]\nwarning = "5m"\n',
+            [
+                "[thresholds.\"redis.memory\"]: '5m' is a duration, but a percentage is expected",
+                "redis.memory.used is a percentage",
+            ],
+            id="wrong-unit",
         ),
         pytest.param(
             MINIMAL.replace("127.0.0.1:1", "${SERGAS_TEST_UNSET_HOST}:1"),
@@ -89,8 +98,13 @@ def test_threshold_for_no_check_is_refused(suite: RunChecks) -> None:
     )
 
 
-@pytest.mark.parametrize(("written", "seconds"), [(30, 30 * 86400), ("30d", 30 * 86400), ("12h", 12 * 3600)])
-def test_log_retention_in_a_plain_number_is_days(written: object, seconds: float) -> None:
-    """As the backup retentions: `retention = 30` is 30 days, not 30 seconds (which made every
-    log file "older than the retention" and clean_old_logs due to delete them all)."""
+@pytest.mark.parametrize(("written", "seconds"), [("30d", 30 * 86400), ("12h", 12 * 3600), ("1w", 7 * 86400)])
+def test_log_retention_is_a_duration(written: str, seconds: float) -> None:
     assert LogsConfig(source="file", dir="/var/log/sergas", retention=written).retention == seconds
+
+
+def test_log_retention_in_a_bare_number_is_refused() -> None:
+    """A bare number is seconds everywhere; a retention written so (it once meant days here) is
+    refused rather than read as 30 seconds, which would make every log file due for deletion."""
+    with pytest.raises(ValidationError, match=r'write the period with its unit, e\.g\. "30d"'):
+        LogsConfig(source="file", dir="/var/log/sergas", retention=30)

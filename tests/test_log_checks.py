@@ -56,11 +56,13 @@ def test_healthy_history_is_all_ok(run_checks: RunChecks, fresh_history: Path) -
     # the 7.3 s request of 3 h ago is outside the last hour; the two failed logins are inside.
     assert run.message("logs.errors_24h") == "localhost: ERROR/CRITICAL lines in 24h = 0"
     assert run.message("logs.circuit_breaker_open") == "localhost: circuit breaker trips in 24h = 0"
-    assert re.fullmatch(r"localhost: 5xx share in 24h = 0% \(0/\d{4,} requests\); 5xx answers in 24h = 0",
-                        run.message("logs.http_5xx")), run.message("logs.http_5xx")
+    assert re.fullmatch(
+        r"localhost: 5xx share in 24h = 0% \(0/\d{4,} requests\); 5xx answers in 24h = 0", run.message("logs.http_5xx")
+    ), run.message("logs.http_5xx")
     assert run.message("logs.auth_failures").startswith("localhost: authentication failures in 24h = 2 (top: 2x")
-    assert re.fullmatch(r"localhost: requests over 5000 ms in the last 1h = 0 \(of \d+\)",
-                        run.message("logs.slow_requests"))
+    assert re.fullmatch(
+        r"localhost: requests over 5000 ms in the last 1h = 0 \(of \d+\)", run.message("logs.slow_requests")
+    )
 
 
 def test_incidents_logged_now(run_checks: RunChecks, sandbox: Sandbox, fresh_history: Path) -> None:
@@ -148,16 +150,26 @@ def test_journald_source(run_checks: RunChecks, tmp_path: Path) -> None:
     entries.append((now - timedelta(hours=26), "ERROR sergas.zoho Zoho CRM request failed: timed out"))
     for minutes in (30, 20, 10):
         entries.append((now - timedelta(minutes=minutes), "ERROR sergas.zoho Zoho CRM request failed: timed out"))
-    entries.append((now - timedelta(minutes=5), "INFO sergas.api request method=GET path=/api/v1/users "
-                                                "status_code=502 duration=8100"))
+    entries.append(
+        (
+            now - timedelta(minutes=5),
+            "INFO sergas.api request method=GET path=/api/v1/users status_code=502 duration=8100",
+        )
+    )
     entries.append((now - timedelta(minutes=4), "ERROR other-unit boom"))
     entries.sort()
-    export = "".join(_export_entry(t, m, "other.service" if "other-unit" in m else "sergas-app.service")
-                     for t, m in entries)
+    export = "".join(
+        _export_entry(t, m, "other.service" if "other-unit" in m else "sergas-app.service") for t, m in entries
+    )
     journal_dir = tmp_path / "journal"
     journal_dir.mkdir()
-    subprocess.run([str(JOURNAL_REMOTE), "-o", str(journal_dir / "remote.journal"), "-"],
-                   input=export.encode(), check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [str(JOURNAL_REMOTE), "-o", str(journal_dir / "remote.journal"), "-"],
+        input=export.encode(),
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     env = without_logs_section() + (
         f'\n[logs]\nsource = "journald"\nunit = "sergas-app"\njournal_directory = "{journal_dir}"\n'
         '[thresholds."logs.slow_requests"]\nwarning = 1\n'
@@ -193,13 +205,13 @@ def _count(path: Path, mode: str, window_s: int, threshold: float = 0) -> int:
 @pytest.mark.parametrize(
     "fmt",
     [
-        "{iso_z} ERROR app boom",                                 # structlog / ISO with Z
-        "{iso_local},123 - sergas - ERROR - boom",                # Python logging default (local, comma)
-        "[{iso_local}] CRITICAL sergas boom",                     # bracketed, no zone
-        "{iso_offset} ERROR sergas boom",                         # ISO with +02:00 offset
-        '{{"timestamp": "{iso_z}", "level": "error", "event": "boom"}}',   # structlog JSON
-        '{{"ts": {epoch}, "level": "ERROR", "msg": "boom"}}',     # JSON with epoch seconds
-        "{syslog} app1 sergas-app[42]: ERROR sergas boom",        # syslog
+        "{iso_z} ERROR app boom",  # structlog / ISO with Z
+        "{iso_local},123 - sergas - ERROR - boom",  # Python logging default (local, comma)
+        "[{iso_local}] CRITICAL sergas boom",  # bracketed, no zone
+        "{iso_offset} ERROR sergas boom",  # ISO with +02:00 offset
+        '{{"timestamp": "{iso_z}", "level": "error", "event": "boom"}}',  # structlog JSON
+        '{{"ts": {epoch}, "level": "ERROR", "msg": "boom"}}',  # JSON with epoch seconds
+        "{syslog} app1 sergas-app[42]: ERROR sergas boom",  # syslog
     ],
 )
 def test_timestamp_forms(tmp_path: Path, fmt: str) -> None:
@@ -210,18 +222,19 @@ def test_timestamp_forms(tmp_path: Path, fmt: str) -> None:
     for age in (timedelta(hours=2, minutes=5), timedelta(hours=2), timedelta(minutes=10)):
         when = datetime.now(UTC) - age
         plus2 = when.astimezone(timezone(timedelta(hours=2)))
-        lines.append(fmt.format(
-            iso_z=when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            iso_local=when.strftime("%Y-%m-%d %H:%M:%S"),
-            iso_offset=plus2.isoformat(timespec="milliseconds"),
-            epoch=f"{when.timestamp():.3f}",
-            syslog=when.strftime("%b %e %H:%M:%S"),
-        ))
+        lines.append(
+            fmt.format(
+                iso_z=when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                iso_local=when.strftime("%Y-%m-%d %H:%M:%S"),
+                iso_offset=plus2.isoformat(timespec="milliseconds"),
+                epoch=f"{when.timestamp():.3f}",
+                syslog=when.strftime("%b %e %H:%M:%S"),
+            )
+        )
     log = tmp_path / "app.log"
     log.write_text("\n".join(lines) + "\n")
     assert _count(log, "errors", 3600) == 1, lines
     assert _count(log, "errors", 3 * 3600) == 3, lines
-
 
 
 @pytest.mark.parametrize("app_writes", ["before the history", "before the cut", "after"])

@@ -62,9 +62,9 @@ def test_healthy_sandbox_is_all_ok_and_growth_comes_from_the_previous_run(
     run_checks("postgres/test_postgres_size.py", args=(f"--report-dir={archive}", "-k", "database_size"))
     before, after = (_measurements(s, "postgres.database_size") for s in _summaries(archive))
     assert "growth" not in before
-    size = next(name for name in after if name.startswith("database sergas size"))
-    assert after["growth"]["unit"] == "B"
-    assert after["growth"]["value"] == after[size]["value"] - before[size]["value"]
+    assert after["size"]["label"] == "database sergas size"
+    assert after["growth"]["unit"] == "bytes"
+    assert after["growth"]["value"] == after["size"]["value"] - before["size"]["value"]
 
 
 def _summaries(archive: Path) -> list[dict[str, Any]]:
@@ -156,8 +156,11 @@ def test_slow_statement_and_migration_behind(run_checks: RunChecks, sandbox: San
     env = environment_text('[thresholds."postgres.txid_wraparound"]\nwarning = 1\ncritical = 2\n')
     with sandbox.faults.slow_statement(1.2), sandbox.faults.alembic_behind("1c8d2e5b9a07"):
         run = run_checks(
-            "postgres/test_postgres_statements.py", "postgres/test_postgres_migrations.py",
-            "postgres/test_postgres_maintenance.py", env=env, args=("-k", "statements or migrations or txid"),
+            "postgres/test_postgres_statements.py",
+            "postgres/test_postgres_migrations.py",
+            "postgres/test_postgres_maintenance.py",
+            env=env,
+            args=("-k", "statements or migrations or txid"),
         )
     assert run.status("postgres.slow_statements") == "warning"
     assert re.search(
@@ -170,8 +173,10 @@ def test_slow_statement_and_migration_behind(run_checks: RunChecks, sandbox: San
         ": alembic_version is 1c8d2e5b9a07, expected 4f2e9c1a7b3d (run alembic upgrade head)"
     )
     assert run.status("postgres.txid_wraparound") == "critical"
-    assert re.search(r"database \w+ age\(datfrozenxid\) = \d+ \(0\.0% of the 2\^31 limit\) >= critical 2",
-                     run.message("postgres.txid_wraparound")), run.message("postgres.txid_wraparound")
+    assert re.search(
+        r"database \w+ age\(datfrozenxid\) = \d+ \(0\.0% of the 2\^31 limit\) >= critical 2",
+        run.message("postgres.txid_wraparound"),
+    ), run.message("postgres.txid_wraparound")
 
 
 def test_pg_stat_statements_missing(run_checks: RunChecks, sandbox: Sandbox) -> None:

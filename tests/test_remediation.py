@@ -93,8 +93,13 @@ def test_concurrent_runs_apply_once(pytester: pytest.Pytester, sandbox: Sandbox,
     runs = []
     for n in range(2):
         command = [
-            str(ROOT / ".venv" / "bin" / "pytest"), f"--rootdir={ROOT}", f"-c={ROOT / 'pyproject.toml'}",
-            f"--env={env}", f"--report-dir={pytester.path / f'r{n}'}", "--remediate=revoke_sessions", "-q",
+            str(ROOT / ".venv" / "bin" / "pytest"),
+            f"--rootdir={ROOT}",
+            f"-c={ROOT / 'pyproject.toml'}",
+            f"--env={env}",
+            f"--report-dir={pytester.path / f'r{n}'}",
+            "--remediate=revoke_sessions",
+            "-q",
             str(ROOT / "checks" / "users"),
         ]
         runs.append(subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
@@ -142,9 +147,7 @@ def test_clean_old_logs(run_checks: RunChecks, old_logs: list[Path]) -> None:
     applied = run_checks("maintenance", args=("--remediate=clean_old_logs",))
     assert applied.status("logs.retention") == "ok"
     assert not any(p.exists() for p in old_logs)
-    assert sorted(audit_lines(applied)[0]["steps"]) == sorted(
-        f"rm {p.parent}/{p.name} on localhost" for p in old_logs
-    )
+    assert sorted(audit_lines(applied)[0]["steps"]) == sorted(f"rm {p.parent}/{p.name} on localhost" for p in old_logs)
     again = run_checks("maintenance", args=("--remediate=clean_old_logs",))
     assert again.status("logs.retention") == "ok" and audit_lines(again) == []
 

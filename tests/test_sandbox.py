@@ -119,9 +119,7 @@ def test_postgres_answers_as_sergas_with_schema_and_data(state: SandboxState) ->
         assert counts == {"users": 200, "accounts": 2000, "agent_sessions": 5000, "audit_log": 5000}
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("4f2e9c1a7b3d",)]
         assert conn.execute("SELECT count(*) FROM pg_stat_statements").fetchone()[0] > 0  # type: ignore[index]
-        assert conn.execute("SELECT pg_has_role('sergas', 'pg_read_all_stats', 'member')").fetchone() == (
-            True,
-        )
+        assert conn.execute("SELECT pg_has_role('sergas', 'pg_read_all_stats', 'member')").fetchone() == (True,)
         settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN ('max_connections',"
@@ -141,15 +139,11 @@ def test_postgres_answers_as_sergas_with_schema_and_data(state: SandboxState) ->
 
 def test_postgres_superuser_and_log(state: SandboxState) -> None:
     with psycopg.connect(state.pg_superuser_dsn, connect_timeout=5) as conn:
-        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (
-            True,
-        )
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
         # superuser-only setting (pg_read_all_settings): the app role sees it empty
         assert conn.execute("SHOW shared_preload_libraries").fetchone() == ("pg_stat_statements",)
     log = state.postgres_log.read_text()
-    assert re.search(
-        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \[\d+\] LOG:  database system is ready", log, re.M
-    )
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \[\d+\] LOG:  database system is ready", log, re.M)
     assert "starting up" not in log  # readiness is polled without connection attempts
 
 
@@ -249,8 +243,7 @@ def test_connections_held(sandbox: Sandbox, state: SandboxState) -> None:
         assert len(connections) == 17
         with psycopg.connect(state.pg_superuser_dsn, connect_timeout=5) as conn:
             held = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sandbox-fault'"
-                " AND state = 'idle'"
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sandbox-fault' AND state = 'idle'"
             ).fetchone()
         assert held == (17,)
         response = health(state)

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from fixtures.alertmanager import Alertmanager, alertmanager_client
-from fixtures.config import AlertmanagerConfig
-from fixtures.measure import CheckOutcome, CheckRun, check
-from fixtures.targets import short_reason
+from fixtures.measure import CheckRun, check
 from probes.alertmanager import ACKNOWLEDGE_NOTE, ACTIVE, Alert, acknowledge_howto
+from sergas.config import AlertmanagerConfig
+from sergas.status import CheckOutcome
+from sergas.targets import short_reason
 
 pytestmark = [pytest.mark.daily, pytest.mark.gate, pytest.mark.alertmanager]
 
@@ -30,7 +31,7 @@ def test_alertmanager_healthy(
     try:
         client = alertmanager_client(request.config, alertmanager_target.url)
     except CheckOutcome as outcome:
-        check.critical(f"{outcome.msg}: alerts are not delivered")
+        check.critical(f"{outcome.message}: alerts are not delivered")
         return
     answers = []
     for path in ("/-/healthy", "/-/ready"):

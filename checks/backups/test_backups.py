@@ -17,15 +17,15 @@ from testinfra.host import Host
 
 from actions.backups import RotateBackups, RunBackup, Runner, aged_files, aged_objects, select_expired
 from fixtures.backups import BackupStore, store_or_none
-from fixtures.config import BackupsConfig, Environment
 from fixtures.hosts import run_bounded
-from fixtures.measure import CheckRun, check, unknown
+from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit, Status
-from fixtures.units import format_quantity
 from probes import backups as probe
 from probes.drill import DrillRefused, run_drill
 from probes.s3 import S3Unavailable, head_object, lifecycle_rules, list_objects
+from sergas.config import BackupsConfig, Environment
+from sergas.status import Limit, Status, unknown
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.backups, pytest.mark.hosts("db")]
 
@@ -61,7 +61,10 @@ def _daily(host: Host, check: CheckRun, backups: BackupsConfig, timeout: float) 
 @pytest.mark.daily
 @pytest.mark.gate
 @check(
-    "backups.latest_age", "The newest database backup is recent", age=Limit(None, 26 * HOUR, "s"), offers=(RunBackup,)
+    "backups.latest_age",
+    "The newest database backup is recent",
+    age=Limit(None, 26 * HOUR, Unit.SECONDS),
+    offers=(RunBackup,),
 )
 def test_latest_age(
     host: Host,
@@ -75,7 +78,7 @@ def test_latest_age(
     if files:
         newest = files[-1]
         check.record("backups", len(files))
-        check.measure("age", newest.age(now), label=f"newest backup {newest.name} age")
+        check.measure("age", newest.age(now), label=f"newest backup {newest.name} age", context={"file": newest.name})
     if check.status in (Status.WARNING, Status.CRITICAL):
         store = store_or_none(request.config, backups)
         if environment.postgres is not None:
@@ -85,8 +88,6 @@ def test_latest_age(
                     backups=backups,
                     dsn=environment.postgres.dsn,
                     s3_client=store.client if store else None,
-                    environment=environment.name,
-                    target=check.target,
                     fetch=_fetcher(host),
                 )
             )
@@ -103,7 +104,11 @@ def _fetcher(host: Host) -> Callable[[str], bytes] | None:
 
 @pytest.mark.daily
 @pytest.mark.timeout(SCAN_TIMEOUT + 60)
-@check("backups.integrity", "The newest backup is complete and readable by pg_restore", shrink=Limit(50, None, "%"))
+@check(
+    "backups.integrity",
+    "The newest backup is complete and readable by pg_restore",
+    shrink=Limit(50, None, Unit.PERCENT),
+)
 def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
     _now, files = _daily(host, check, backups, environment.command_timeout)
     if not files:
@@ -116,8 +121,8 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
         found = probe.parse_integrity(out)
     except ValueError:
         raise unknown(f"cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
-    check.record("size", found.size, "B")
-    size = format_quantity(found.size, "B")
+    check.record("size", found.size, Unit.BYTES)
+    size = format_quantity(found.size, Unit.BYTES)
     if found.format == "empty":
         check.critical(f"newest backup {newest.name} is empty (0 bytes)")
         return
@@ -150,7 +155,9 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
             "shrink",
             max(shrink, 0.0),
             label=f"{newest.name} shrink",
-            detail=f"{size} against {format_quantity(previous.size, 'B')} of {previous.name}; a table may be missing",
+            context={"file": newest.name},
+            detail=f"{size} against {format_quantity(previous.size, Unit.BYTES)} of {previous.name}; "
+            "a table may be missing",
         )
 
 
@@ -159,7 +166,7 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
 @check(
     "backups.offsite_copy",
     "The newest backup is in S3, same size and sha256, uploaded recently",
-    upload_age=Limit(None, 26 * HOUR, "s"),
+    upload_age=Limit(None, 26 * HOUR, Unit.SECONDS),
 )
 def test_offsite_copy(
     host: Host, backups: BackupsConfig, backup_store: BackupStore, check: CheckRun, environment: Environment
@@ -212,18 +219,16 @@ def test_local_retention(
     pattern = probe.daily_name(backups.file_prefix)
     expired = select_expired(aged_files(files, now), backups.local_retention, backups.keep_newest, pattern)
     check.record("backups", len(files))
-    detail = f"oldest {files[0].name}, {format_quantity(files[0].age(now), 's')} old" if expired else ""
+    detail = f"oldest {files[0].name}, {format_quantity(files[0].age(now), Unit.SECONDS)} old" if expired else ""
     check.measure("expired", len(expired), label=f"backups older than {days:g} days", detail=detail)
     if expired:
-        remediation.offer(
-            RotateBackups(
-                run=_runner(host), backups=backups, s3_client=None, environment=environment.name, target=check.target
-            )
-        )
+        remediation.offer(RotateBackups(run=_runner(host), backups=backups, s3_client=None))
     if len(files) < backups.keep_newest:
         check.critical(f"only {len(files)} backups in {backups.dir}, fewer than keep_newest {backups.keep_newest}")
     elif not expired:
-        check.ok(f"{len(files)} backups in {backups.dir}, the oldest {format_quantity(files[0].age(now), 's')} old")
+        check.ok(
+            f"{len(files)} backups in {backups.dir}, the oldest {format_quantity(files[0].age(now), Unit.SECONDS)} old"
+        )
 
 
 @pytest.mark.weekly
@@ -262,15 +267,7 @@ def test_s3_retention(
         detail=f"oldest {ages[-1][1]}" if expired else "",
     )
     if expired:
-        remediation.offer(
-            RotateBackups(
-                run=None,
-                backups=backups,
-                s3_client=backup_store.client,
-                environment=environment.name,
-                target=check.target,
-            )
-        )
+        remediation.offer(RotateBackups(run=None, backups=backups, s3_client=backup_store.client))
     if len(objects) < backups.keep_newest:
         check.critical(
             f"only {len(objects)} backups in {backup_store.location}/, fewer than keep_newest {backups.keep_newest}"
@@ -283,7 +280,7 @@ def test_s3_retention(
     else:
         rule = rules[0]
         check.ok(
-            f"{len(objects)} objects, the oldest {format_quantity(ages[-1][0], 's')} old; lifecycle rule "
+            f"{len(objects)} objects, the oldest {format_quantity(ages[-1][0], Unit.SECONDS)} old; lifecycle rule "
             f"{rule.get('ID', '?')} expires them after {rule['Expiration'].get('Days', '?')} days"
         )
 
@@ -308,14 +305,14 @@ def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, envir
     elif current[-1].size == 0:
         check.critical(f"monthly full backup {current[-1].name} is empty (0 bytes)")
     else:
-        check.ok(f"{current[-1].name} ({format_quantity(current[-1].size, 'B')})")
+        check.ok(f"{current[-1].name} ({format_quantity(current[-1].size, Unit.BYTES)})")
 
 
 @pytest.mark.weekly
 @check(
     "backups.config_backup",
     "The newest configuration archive is recent and holds the listed files",
-    age=Limit(8 * DAY, 15 * DAY, "s"),
+    age=Limit(8 * DAY, 15 * DAY, Unit.SECONDS),
 )
 def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
     if backups.config_dir is None:
@@ -327,7 +324,9 @@ def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, envi
         return
     now, files = found
     newest = files[-1]
-    check.measure("age", newest.age(now), label=f"newest configuration archive {newest.name} age")
+    check.measure(
+        "age", newest.age(now), label=f"newest configuration archive {newest.name} age", context={"file": newest.name}
+    )
     rc, out, err = run_bounded(host, probe.tar_list_command(f"{backups.config_dir.rstrip('/')}/{newest.name}"), timeout)
     check.attach(f"tar -tzf {newest.name}", out + err)
     if rc != 0:
@@ -377,13 +376,13 @@ def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, envi
     except Exception as exc:  # the drill server: unreachable, refused CREATE DATABASE
         raise unknown(f"restore drill could not run: {str(exc).strip().splitlines()[0][:200]}") from None
     if result.restore_seconds is not None:
-        check.record("restore_time", round(result.restore_seconds, 2), "s")
+        check.record("restore_time", round(result.restore_seconds, 2), Unit.SECONDS)
     if result.error:
         check.critical(f"{newest.name} did not restore into scratch database {result.database}: {result.error}")
         return
     for table, minimum in backups.tables.items():
         count = result.counts.get(table, -1)
-        check.record(f"rows {table}", count)
+        check.record("rows", count, label=f"rows in {table}", labels={"table": table})
         if count < 0:
             check.critical(f"restored {newest.name} has no table {table}")
         elif count < minimum:
@@ -394,6 +393,7 @@ def test_restore_drill(host: Host, backups: BackupsConfig, check: CheckRun, envi
         check.critical(f"restored {newest.name}: alembic head {heads} != expected {expected}")
     counts = ", ".join(f"{t} {n}" for t, n in result.counts.items())
     check.ok(
-        f"{newest.name} restored in {format_quantity(result.restore_seconds or 0, 's')} into {result.database} "
+        f"{newest.name} restored in {format_quantity(result.restore_seconds or 0, Unit.SECONDS)} "
+        f"into {result.database} "
         f"(dropped): {counts}; alembic head {heads}"
     )

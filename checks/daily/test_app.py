@@ -8,15 +8,16 @@ import httpx
 import pytest
 from testinfra.host import Host
 
-from fixtures.config import AppConfig, Environment
 from fixtures.environment import section
 from fixtures.hosts import run_bounded
 from fixtures.http import App
-from fixtures.measure import CheckRun, check, unknown
-from fixtures.status import Limit
-from fixtures.targets import short_reason
+from fixtures.measure import CheckRun, check
 from probes.app import HEALTHY, HealthAnswer, fetch_health
 from probes.host import parse_ps, parse_systemctl_show, pgrep_pattern
+from sergas.config import AppConfig, Environment
+from sergas.status import Limit, unknown
+from sergas.targets import short_reason
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.daily, pytest.mark.app]
 
@@ -35,7 +36,7 @@ def test_service_running(host: Host, check: CheckRun, environment: Environment) 
         check.attach("processes", out or err or "(none)")
         if processes:
             check.record("processes", len(processes))
-            check.record("uptime", min(p.elapsed_s for p in processes), "s")
+            check.record("uptime", min(p.elapsed_s for p in processes), Unit.SECONDS)
             check.ok(f"{len(processes)} process(es) matching {service!r}, pid {processes[0].pid}")
         else:
             check.critical(f"no process matching {service!r} is running")
@@ -75,7 +76,7 @@ def _health(app: App, check: CheckRun) -> HealthAnswer | None:
 @check(
     "app.health_endpoint",
     "/health answers 200 with valid JSON, healthy components, quickly",
-    latency=Limit(1.0, 5.0, "s"),
+    latency=Limit(1.0, 5.0, Unit.SECONDS),
 )
 def test_health_endpoint(app: App, check: CheckRun) -> None:
     answer = _health(app, check)
@@ -117,7 +118,7 @@ def test_zoho_connectivity(app: App, check: CheckRun) -> None:
     if state in HEALTHY:
         latency = zoho.get("latency_ms")
         if isinstance(latency, (int, float)):
-            check.record("zoho_latency", latency / 1000, "s")
+            check.record("zoho_latency", latency / 1000, Unit.SECONDS)
         check.ok(f"zoho {state}")
     else:
         detail = f": {zoho['error']}" if zoho.get("error") else ""

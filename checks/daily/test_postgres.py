@@ -6,8 +6,9 @@ import psycopg
 import pytest
 
 from fixtures.measure import CheckRun, check
-from fixtures.status import Limit
 from probes.postgres import connection_usage
+from sergas.status import Limit
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.daily, pytest.mark.postgres]
 
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.postgres]
 @check(
     "postgres.connections",
     "Client connections against max_connections less reserved slots",
-    used=Limit(80, 90, "%"),
+    used=Limit(80, 90, Unit.PERCENT),
 )
 def test_connections(postgres: psycopg.Connection, check: CheckRun) -> None:
     usage = connection_usage(postgres)

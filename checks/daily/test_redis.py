@@ -5,24 +5,24 @@ from __future__ import annotations
 import pytest
 import redis as redis_py
 
-from fixtures.measure import CheckOutcome, CheckRun, check
+from fixtures.measure import CheckRun, check
 from fixtures.redis import redis_client
-from fixtures.status import Limit
-from fixtures.targets import short_reason
-from fixtures.units import format_quantity
 from probes.redis import memory_info, ping_latency
+from sergas.status import CheckOutcome, Limit
+from sergas.targets import short_reason
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
 
 @pytest.mark.gate
-@check("redis.ping", "Redis answers PING", latency=Limit(0.1, 1.0, "s"))
+@check("redis.ping", "Redis answers PING", latency=Limit(0.1, 1.0, Unit.SECONDS))
 def test_ping(redis_target: str, check: CheckRun, request: pytest.FixtureRequest) -> None:
     # Reachability is this check's finding: no answer is critical here, unknown elsewhere.
     try:
         latency = ping_latency(redis_client(request.config, redis_target))
     except CheckOutcome as outcome:
-        check.critical(f"no answer to PING: {str(outcome.msg).split(': ', 1)[-1]}")
+        check.critical(f"no answer to PING: {outcome.message.split(': ', 1)[-1]}")
         return
     except redis_py.RedisError as exc:
         check.critical(f"no answer to PING: {short_reason(exc)}")
@@ -33,23 +33,24 @@ def test_ping(redis_target: str, check: CheckRun, request: pytest.FixtureRequest
 @check(
     "redis.memory",
     "Redis memory used against maxmemory",
-    used=Limit(90, 95, "%"),
+    used=Limit(90, 95, Unit.PERCENT),
 )
 def test_memory(redis: redis_py.Redis, check: CheckRun) -> None:
     memory = memory_info(redis)
-    check.record("used_memory", memory.used, "B")
-    check.record("used_memory_rss", memory.rss, "B")
-    check.record("maxmemory", memory.maxmemory, "B")
+    check.record("used_memory", memory.used, Unit.BYTES)
+    check.record("used_memory_rss", memory.rss, Unit.BYTES)
+    check.record("maxmemory", memory.maxmemory, Unit.BYTES)
     check.attach("INFO memory", repr(memory))
     if memory.used_pct is None:
         check.warning(
-            f"no maxmemory set ({format_quantity(memory.used, 'B')} used): Redis grows until the host runs out"
+            f"no maxmemory set ({format_quantity(memory.used, Unit.BYTES)} used): Redis grows until the host runs out"
         )
         return
     check.measure(
         "used",
         memory.used_pct,
         label="memory used",
-        detail=f"{format_quantity(memory.used, 'B')} of maxmemory {format_quantity(memory.maxmemory, 'B')},"
+        detail=f"{format_quantity(memory.used, Unit.BYTES)} of maxmemory "
+        f"{format_quantity(memory.maxmemory, Unit.BYTES)},"
         f" policy {memory.policy}",
     )

@@ -7,9 +7,10 @@ import pytest
 from testinfra.host import Host
 
 from fixtures.logs import Logs
-from fixtures.measure import CheckRun, check, unknown
-from fixtures.status import Limit
+from fixtures.measure import CheckRun, check
 from probes.logs import summarize_kinds
+from sergas.status import Limit, unknown
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.daily, pytest.mark.logs]
 
@@ -39,7 +40,7 @@ def test_errors_24h(host: Host, check: CheckRun, logs: Logs) -> None:
 @check(
     "logs.http_5xx",
     "HTTP 5xx answers in the app log in 24 hours: count and share of requests",
-    share=Limit(1, 5, "%"),
+    share=Limit(1, 5, Unit.PERCENT),
     count=Limit(None, None),
 )
 def test_http_5xx(host: Host, check: CheckRun, logs: Logs) -> None:
@@ -77,7 +78,7 @@ def test_slow_requests(host: Host, check: CheckRun, logs: Logs) -> None:
     )
     check.record("requests", found.total)
     if found.count:
-        check.record("slowest", found.max_value / 1000, "s")
+        check.record("slowest", found.max_value / 1000, Unit.SECONDS)
     endpoints = ", ".join(f"{p} x{n}" for n, p in found.top(3))
     check.measure(
         "slow",

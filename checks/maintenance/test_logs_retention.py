@@ -8,14 +8,14 @@ import pytest
 from testinfra.host import Host
 
 from actions.logs import CleanOldLogs
-from fixtures.config import Environment
 from fixtures.hosts import run_bounded
 from fixtures.logs import Logs
-from fixtures.measure import CheckRun, check, unknown
+from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit
-from fixtures.units import format_quantity
 from probes.host import old_logs_command, parse_old_logs
+from sergas.config import Environment
+from sergas.status import Limit, unknown
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.weekly, pytest.mark.logs, pytest.mark.hosts("app")]
 
@@ -42,7 +42,7 @@ def test_logs_retention(
         "old_files",
         len(old),
         label=f"log files in {folder} older than {days}d",
-        detail=f"{format_quantity(size, 'B')}, oldest {old[0].name} {old[0].age_days:.0f}d" if old else "",
+        detail=f"{format_quantity(size, Unit.BYTES)}, oldest {old[0].name} {old[0].age_days:.0f}d" if old else "",
     )
     if old:
         check.attach("old log files", "\n".join(f"{f.age_days:6.1f}d {f.size:>12} {f.name}" for f in old))
@@ -53,7 +53,5 @@ def test_logs_retention(
                 files=[f.name for f in old],
                 retention_days=days,
                 journald=logs.config.source == "journald",
-                environment=environment.name,
-                target=check.target,
             )
         )

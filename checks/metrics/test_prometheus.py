@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.measure import CheckRun, check, unknown
+from fixtures.measure import CheckRun, check
 from fixtures.prometheus import Prometheus
-from fixtures.status import Limit
 from probes.prometheus import ratio_pct
+from sergas.status import Limit, unknown
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.daily, pytest.mark.prometheus]
 
@@ -38,7 +39,11 @@ def test_targets_up(prometheus: Prometheus, check: CheckRun) -> None:
         check.ok(f"{len(samples)} target(s) up: {', '.join(sorted(s.instance for s in samples))}")
 
 
-@check("metrics.error_rate", "Share of requests answered 5xx over the window (manual: < 1%)", errors=Limit(1, 5, "%"))
+@check(
+    "metrics.error_rate",
+    "Share of requests answered 5xx over the window (manual: < 1%)",
+    errors=Limit(1, 5, Unit.PERCENT),
+)
 def test_error_rate(prometheus: Prometheus, check: CheckRun) -> None:
     q = prometheus.queries
     total = prometheus.number(q.requests)
@@ -52,8 +57,8 @@ def test_error_rate(prometheus: Prometheus, check: CheckRun) -> None:
         (s for s in breakdown if s.labels.get("status", "").startswith("5") and s.value > 0), key=lambda s: -s.value
     )
     where = ", ".join(f"{s.labels.get('path')} {s.labels.get('status')}" for s in failing[:3])
-    check.record("requests", total, "req/s")
-    check.record("errors_5xx", errors, "req/s")
+    check.record("requests", total, Unit.PER_SECOND)
+    check.record("errors_5xx", errors, Unit.PER_SECOND)
     check.measure(
         "errors",
         share,
@@ -65,8 +70,8 @@ def test_error_rate(prometheus: Prometheus, check: CheckRun) -> None:
 @check(
     "metrics.latency",
     "Response time: p95 from the histogram, and the mean as the manual computes it",
-    p95=Limit(1.0, 2.5, "s"),
-    mean=Limit(0.5, 1.0, "s"),
+    p95=Limit(1.0, 2.5, Unit.SECONDS),
+    mean=Limit(0.5, 1.0, Unit.SECONDS),
 )
 def test_latency(prometheus: Prometheus, check: CheckRun) -> None:
     q = prometheus.queries
@@ -82,13 +87,13 @@ def test_latency(prometheus: Prometheus, check: CheckRun) -> None:
 @check(
     "metrics.request_rate",
     "The app receives traffic (none at all is a warning)",
-    rate=Limit(0, None, "req/min", below=True),
+    rate=Limit(0, None, Unit.PER_SECOND, below=True),
 )
 def test_request_rate(prometheus: Prometheus, check: CheckRun) -> None:
     q = prometheus.queries
     per_second = prometheus.number(q.requests)
     none = f"no requests at all in the last {q.window}: is traffic reaching the app?" if per_second <= 0 else ""
-    check.measure("rate", per_second * 60, label=f"request rate over {q.window}", detail=none)
+    check.measure("rate", per_second, label=f"request rate over {q.window}", detail=none)
 
 
 def _success_rate(prometheus: Prometheus, check: CheckRun, metric: str, label: str, good: str, what: str) -> None:
@@ -99,7 +104,7 @@ def _success_rate(prometheus: Prometheus, check: CheckRun, metric: str, label: s
     share = ratio_pct(succeeded, total)
     if share is None:
         raise unknown(f"no {what} in the last {q.window}: the success rate is undefined")
-    check.record(what, total, "/s")
+    check.record("rate", total, Unit.PER_SECOND, label=f"{what} per second")
     check.measure(
         "success", share, label=f"{what} success rate over {q.window}", detail=f"{succeeded:.3g} of {total:.3g}/s"
     )
@@ -108,7 +113,7 @@ def _success_rate(prometheus: Prometheus, check: CheckRun, metric: str, label: s
 @check(
     "metrics.agent_session_success_rate",
     "Agent sessions that end in success",
-    success=Limit(95, 90, "%", below=True),
+    success=Limit(95, 90, Unit.PERCENT, below=True),
 )
 def test_agent_session_success_rate(prometheus: Prometheus, check: CheckRun) -> None:
     active = prometheus.query(prometheus.queries.sessions_active, allow_empty=True)
@@ -120,29 +125,44 @@ def test_agent_session_success_rate(prometheus: Prometheus, check: CheckRun) -> 
 @check(
     "metrics.zoho_api_success_rate",
     "Zoho CRM API calls that succeed",
-    success=Limit(95, 90, "%", below=True),
+    success=Limit(95, 90, Unit.PERCENT, below=True),
 )
 def test_zoho_api_success_rate(prometheus: Prometheus, check: CheckRun) -> None:
     _success_rate(prometheus, check, "sergas_zoho_api_calls_total", "result", "success", "Zoho API calls")
 
 
-@check("metrics.db_pool_usage", "Peak share of the database connection pool in use", used=Limit(80, 95, "%"))
+@check("metrics.db_pool_usage", "Peak share of the database connection pool in use", used=Limit(80, 95, Unit.PERCENT))
 def test_db_pool_usage(prometheus: Prometheus, check: CheckRun) -> None:
     q = prometheus.queries
     for sample in prometheus.query(q.db_pool_peak):
-        check.measure("used", sample.value, label=f"{sample.instance}: peak pool use over {q.window}")
+        check.measure(
+            "used",
+            sample.value,
+            label=f"{sample.instance}: peak pool use over {q.window}",
+            labels={"instance": sample.instance},
+        )
     for sample in prometheus.query(q.db_pool_now, allow_empty=True):
-        check.record(f"{sample.instance} pool use now", sample.value, "%")
+        check.record(
+            "used_now",
+            sample.value,
+            Unit.PERCENT,
+            label=f"{sample.instance}: pool use now",
+            labels={"instance": sample.instance},
+        )
 
 
-@check("metrics.memory", "Resident memory of each app process", rss=Limit(2 * GiB, 3.5 * GiB, "B"))
+@check("metrics.memory", "Resident memory of each app process", rss=Limit(2 * GiB, 3.5 * GiB, Unit.BYTES))
 def test_memory(prometheus: Prometheus, check: CheckRun) -> None:
     for sample in prometheus.query(prometheus.queries.memory):
-        check.measure("rss", sample.value, label=f"{sample.instance}: resident memory")
+        check.measure(
+            "rss", sample.value, label=f"{sample.instance}: resident memory", labels={"instance": sample.instance}
+        )
 
 
-@check("metrics.cpu", "CPU used by each app process (% of one core)", cpu=Limit(70, 90, "%"))
+@check("metrics.cpu", "CPU used by each app process (% of one core)", cpu=Limit(70, 90, Unit.PERCENT))
 def test_cpu(prometheus: Prometheus, check: CheckRun) -> None:
     q = prometheus.queries
     for sample in prometheus.query(q.cpu):
-        check.measure("cpu", sample.value, label=f"{sample.instance}: CPU over {q.window}")
+        check.measure(
+            "cpu", sample.value, label=f"{sample.instance}: CPU over {q.window}", labels={"instance": sample.instance}
+        )

@@ -6,11 +6,12 @@ import psycopg
 import pytest
 
 from actions.postgres import CancelLongQueries, RunawayStatement
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit, Status
 from probes.postgres import Session, hidden_sessions, idle_in_transaction, running_statements
+from sergas.config import Environment
+from sergas.status import Limit, Status
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.postgres]
 
@@ -31,7 +32,7 @@ def _say_hidden(check: CheckRun, postgres: psycopg.Connection) -> None:
 @check(
     "postgres.long_running_queries",
     "Statements running longer than the threshold (pg_stat_activity, from query_start)",
-    duration=Limit(300, 900, "s"),
+    duration=Limit(300, 900, Unit.SECONDS),
     offers=(CancelLongQueries,),
 )
 def test_long_running_queries(
@@ -48,6 +49,7 @@ def test_long_running_queries(
         "duration",
         longest.seconds,
         label=f"longest statement (pid {longest.pid}, {longest.user})",
+        context={"pid": longest.pid, "role": longest.user},
         detail=longest.query[:60],
     )
     limit = check.limit("duration")
@@ -55,28 +57,24 @@ def test_long_running_queries(
     check.attach("running statements (seconds, pid, user, state, query)", _evidence(running))
     if status != Status.OK:
         check.attach("pids", "\n".join(str(s.pid) for s in over))
-        check.record("over threshold", len(over))
+        check.record("over_threshold", len(over))
     runaway = [s for s in running if limit.judge(s.seconds)[0] == Status.CRITICAL]
     if runaway and environment.postgres is not None:
         # Exactly these statements (pid and start), never one found later: cancel is disruptive.
         statements = [RunawayStatement(s.pid, s.user, s.started, s.seconds, s.query) for s in runaway]
-        remediation.offer(
-            CancelLongQueries(
-                dsn=environment.postgres.dsn, statements=statements, environment=environment.name, target=check.target
-            )
-        )
+        remediation.offer(CancelLongQueries(dsn=environment.postgres.dsn, statements=statements))
 
 
 @pytest.mark.daily
 @check(
     "postgres.idle_in_transaction",
     "Sessions idle in a transaction longer than the threshold (from state_change)",
-    duration=Limit(300, 900, "s"),
+    duration=Limit(300, 900, Unit.SECONDS),
 )
 def test_idle_in_transaction(postgres: psycopg.Connection, check: CheckRun) -> None:
     idle = idle_in_transaction(postgres)
     _say_hidden(check, postgres)
-    check.record("idle in transaction", len(idle))
+    check.record("idle_in_transaction", len(idle))
     if not idle:
         check.ok("no session idle in a transaction")
         return
@@ -85,6 +83,7 @@ def test_idle_in_transaction(postgres: psycopg.Connection, check: CheckRun) -> N
         "duration",
         oldest.seconds,
         label=f"longest idle in transaction (pid {oldest.pid}, {oldest.user}, {oldest.state})",
+        context={"pid": oldest.pid, "role": oldest.user},
         detail=oldest.query[:60],
     )
     check.attach("idle in transaction (seconds, pid, user, state, last query)", _evidence(idle))

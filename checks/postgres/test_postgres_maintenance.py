@@ -8,11 +8,8 @@ import psycopg
 import pytest
 
 from actions.postgres import VacuumAnalyze
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit, Measurement, Status
-from fixtures.units import format_quantity
 from probes.postgres import (
     BLOAT_MIN_PAGES,
     Bloat,
@@ -22,6 +19,10 @@ from probes.postgres import (
     server_now,
     table_activity,
 )
+from sergas.config import Environment
+from sergas.record import LabelValue
+from sergas.status import Limit, Status
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.postgres]
 
@@ -32,7 +33,7 @@ GiB = 1024**3
 def _age(t: TableActivity, vacuum: bool) -> str:
     never = t.never_vacuumed if vacuum else t.never_analyzed
     seconds = t.vacuum_age if vacuum else t.analyze_age
-    shown = format_quantity(seconds, "s")
+    shown = format_quantity(seconds, Unit.SECONDS)
     return f"never (statistics began {shown} ago)" if never else f"{shown} ago"
 
 
@@ -40,8 +41,8 @@ def _age(t: TableActivity, vacuum: bool) -> str:
 @check(
     "postgres.vacuum_recency",
     "Tables with writes not vacuumed (or analyzed) for longer than the threshold",
-    vacuum=Limit(7 * DAY, 30 * DAY, "s"),
-    analyze=Limit(7 * DAY, 30 * DAY, "s"),
+    vacuum=Limit(7 * DAY, 30 * DAY, Unit.SECONDS),
+    analyze=Limit(7 * DAY, 30 * DAY, Unit.SECONDS),
     offers=(VacuumAnalyze,),
 )
 def test_vacuum_recency(
@@ -52,7 +53,7 @@ def test_vacuum_recency(
     # A never-vacuumed table counts from when statistics began: a lower bound, ranked first.
     to_vacuum = sorted((t for t in tables if t.needs_vacuum), key=lambda t: (not t.never_vacuumed, -t.vacuum_age))
     to_analyze = sorted((t for t in tables if t.needs_analyze), key=lambda t: (not t.never_analyzed, -t.analyze_age))
-    check.record("tables with writes", len(tables))
+    check.record("tables_with_writes", len(tables))
     if not to_vacuum and not to_analyze:
         check.ok("no table has writes since its last vacuum and analyze")
         return
@@ -67,6 +68,7 @@ def test_vacuum_recency(
             kind,
             age,
             label=f"{worst.name} last {kind}" + (" (never; counted from the start of statistics)" if never else ""),
+            context={"table": worst.name},
             detail=(
                 f"{worst.dead} dead, {worst.inserted_since_vacuum} inserted since"
                 if kind == "vacuum"
@@ -93,22 +95,14 @@ def offer_vacuum(
 ) -> None:
     """VACUUM (ANALYZE) exactly the tables found, skipping any vacuumed after `measured_at`."""
     if environment.postgres is not None:
-        remediation.offer(
-            VacuumAnalyze(
-                dsn=environment.postgres.dsn,
-                tables=tables,
-                measured_at=measured_at,
-                environment=environment.name,
-                target=check.target,
-            )
-        )
+        remediation.offer(VacuumAnalyze(dsn=environment.postgres.dsn, tables=tables, measured_at=measured_at))
 
 
 @pytest.mark.weekly
 @check(
     "postgres.dead_tuples",
     "Tables past autovacuum's own trigger (threshold + scale factor x reltuples), by dead share",
-    share=Limit(20, 50, "%"),
+    share=Limit(20, 50, Unit.PERCENT),
     offers=(VacuumAnalyze,),
 )
 def test_dead_tuples(
@@ -118,7 +112,7 @@ def test_dead_tuples(
     tables = table_activity(postgres)
     # Below autovacuum's trigger dead rows are expected: autovacuum has not been due yet.
     past = sorted((t for t in tables if t.dead > t.autovacuum_trigger), key=lambda t: -t.dead_share)
-    check.record("tables past the autovacuum trigger", len(past))
+    check.record("tables_past_trigger", len(past), label="tables past the autovacuum trigger")
     if not past:
         most = max(tables, key=lambda t: t.dead, default=None)
         check.ok(
@@ -131,6 +125,7 @@ def test_dead_tuples(
         "share",
         worst.dead_share,
         label=f"{worst.name} dead rows",
+        context={"table": worst.name},
         detail=f"{worst.dead} dead, {worst.live} live, autovacuum trigger {worst.autovacuum_trigger:.0f}"
         + ("" if worst.autovacuum else ", autovacuum off"),
     )
@@ -162,8 +157,8 @@ def _bloat_status(b: Bloat, wasted: Limit, share: Limit) -> tuple[Status, float 
 @check(
     "postgres.bloat",
     "Estimated table and index bloat (check_postgres/ioguix estimate): wasted bytes and share",
-    wasted=Limit(1 * GiB, 5 * GiB, "B"),
-    share=Limit(20, 50, "%"),
+    wasted=Limit(1 * GiB, 5 * GiB, Unit.BYTES),
+    share=Limit(20, 50, Unit.PERCENT),
 )
 def test_bloat(postgres: psycopg.Connection, check: CheckRun) -> None:
     candidates = bloat_estimates(postgres)
@@ -178,24 +173,23 @@ def test_bloat(postgres: psycopg.Connection, check: CheckRun) -> None:
     judged = [(b, *_bloat_status(b, wasted, share)) for b in estimates]
     judged.sort(key=lambda j: (-j[1].rank, -j[0].wasted))
     worst, status, at_bytes, at_share = judged[0]
-    check.measurements += [
-        Measurement(f"{worst.name} wasted (estimate)", worst.wasted, "B", wasted.warning, wasted.critical, status),
-        Measurement(f"{worst.name} wasted share (estimate)", worst.share, "%", share.warning, share.critical, status),
-    ]
+    about: dict[str, LabelValue] = {"relation": worst.name, "kind": worst.kind}
+    check.judged("wasted", worst.wasted, status, label=f"{worst.name} wasted (estimate)", context=about)
+    check.judged("share", worst.share, status, label=f"{worst.name} wasted share (estimate)", context=about)
     text = (
-        f"{worst.kind} {worst.name} ~{format_quantity(worst.wasted, 'B')} wasted, {worst.share:.0f}% of "
-        f"{format_quantity(worst.size, 'B')} (estimate)"
+        f"{worst.kind} {worst.name} ~{format_quantity(worst.wasted, Unit.BYTES)} wasted, {worst.share:.0f}% of "
+        f"{format_quantity(worst.size, Unit.BYTES)} (estimate)"
     )
     if status == Status.OK:
         check.ok(f"largest estimated bloat: {text}")
     else:
-        text += f" >= {status.value} {format_quantity(at_bytes or 0, 'B')} and {at_share or 0:.4g}%"
+        text += f" >= {status.value} {format_quantity(at_bytes or 0, Unit.BYTES)} and {at_share or 0:.4g}%"
         (check.critical if status == Status.CRITICAL else check.warning)(text)
     check.attach(
         "estimated bloat, most wasted first (estimate from pg_class and pg_stats; needs a fresh ANALYZE)",
         "\n".join(
-            f"{b.kind:<6} {b.name:<56} size {format_quantity(b.size, 'B'):>10} "
-            f"wasted ~{format_quantity(b.wasted, 'B'):>10} ({b.share:4.1f}%)"
+            f"{b.kind:<6} {b.name:<56} size {format_quantity(b.size, Unit.BYTES):>10} "
+            f"wasted ~{format_quantity(b.wasted, Unit.BYTES):>10} ({b.share:4.1f}%)"
             for b in estimates[:30]
         ),
     )
@@ -219,9 +213,15 @@ def test_txid_wraparound(postgres: psycopg.Connection, check: CheckRun) -> None:
         "xid_age",
         oldest.xid_age,
         label=f"database {oldest.database} age(datfrozenxid)",
+        context={"database": oldest.database},
         detail=f"{100 * oldest.xid_age / 2**31:.1f}% of the 2^31 limit",
     )
-    check.measure("mxid_age", oldest_mxid.mxid_age, label=f"database {oldest_mxid.database} mxid_age(datminmxid)")
+    check.measure(
+        "mxid_age",
+        oldest_mxid.mxid_age,
+        label=f"database {oldest_mxid.database} mxid_age(datminmxid)",
+        context={"database": oldest_mxid.database},
+    )
     check.attach(
         "age(datfrozenxid), mxid_age(datminmxid)",
         "\n".join(f"{a.database:<32} {a.xid_age:>12} {a.mxid_age:>12}" for a in ages),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from probes.postgres import alembic_versions
+from sergas.config import Environment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.daily]
 

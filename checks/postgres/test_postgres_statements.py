@@ -6,8 +6,9 @@ import psycopg
 import pytest
 
 from fixtures.measure import CheckRun, check
-from fixtures.status import Limit
 from probes.postgres import Statement, StatementsUnavailable, statements
+from sergas.status import Limit
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.weekly]
 
@@ -23,7 +24,7 @@ def _rows(found: list[Statement]) -> str:
 @check(
     "postgres.slow_statements",
     "Statements by mean and total execution time (pg_stat_statements)",
-    mean=Limit(1.0, 5.0, "s"),
+    mean=Limit(1.0, 5.0, Unit.SECONDS),
 )
 def test_slow_statements(postgres: psycopg.Connection, check: CheckRun) -> None:
     try:
@@ -38,11 +39,12 @@ def test_slow_statements(postgres: psycopg.Connection, check: CheckRun) -> None:
     by_total = sorted(found, key=lambda s: -s.total_ms)
     slowest = by_mean[0]
     check.record("statements", len(found))
-    check.record("top statement share of total time", by_total[0].share, "%")
+    check.record("top_share", by_total[0].share, Unit.PERCENT, label="top statement share of total time")
     check.measure(
         "mean",
         slowest.mean_ms / 1000,
         label=f"slowest mean execution (queryid {slowest.queryid}, {slowest.calls} calls)",
+        context={"queryid": slowest.queryid},
         detail=slowest.query[:80],
     )
     check.attach("top 10 by mean execution time", _rows(by_mean[:10]))

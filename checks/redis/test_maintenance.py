@@ -12,11 +12,11 @@ import pytest
 import redis as redis_py
 
 from actions.redis import DeleteStaleSessions, ExpireSessions
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit
 from probes.redis import keys_without_ttl, keyspace_db
+from sergas.config import Environment
+from sergas.status import Limit
 
 pytestmark = [pytest.mark.weekly, pytest.mark.redis]
 
@@ -36,13 +36,13 @@ def test_sessions_without_ttl(
     pattern = environment.redis.session_pattern
     db, space = keyspace_db(redis)
     label = f"keys matching {pattern!r} without TTL"
-    check.record("keys without TTL in the db (INFO keyspace)", space.without_ttl)
+    check.record("keys_without_ttl", space.without_ttl, label="keys without TTL in the db (INFO keyspace)")
     if space.without_ttl == 0:
         # Free upper bound: every key of the db expires, so no key matching the pattern lacks a TTL.
         check.measure("keys", 0, label=label, detail=f"db{db}: all {space.keys} keys expire")
         return
     audit = keys_without_ttl(redis, pattern)
-    check.record("keys scanned", audit.scanned)
+    check.record("keys_scanned", audit.scanned)
     if audit.scanned == 0:
         check.ok(f"no key matches {pattern!r} in db{db} ({space.keys} keys)")
         return
@@ -58,12 +58,4 @@ def test_sessions_without_ttl(
     if audit.without_ttl:
         ttl = int(environment.redis.session_ttl)
         for action in (ExpireSessions, DeleteStaleSessions):  # the second is disruptive: only when named
-            remediation.offer(
-                action(
-                    url=redis_target,
-                    keys=audit.without_ttl,
-                    ttl_s=ttl,
-                    environment=environment.name,
-                    target=check.target,
-                )
-            )
+            remediation.offer(action(url=redis_target, keys=audit.without_ttl, ttl_s=ttl))

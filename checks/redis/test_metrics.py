@@ -17,9 +17,9 @@ import redis as redis_py
 
 from fixtures.history import EarlierLookup
 from fixtures.measure import CheckRun, check
-from fixtures.status import Limit
-from fixtures.units import format_quantity
 from probes.redis import ServerClock, clients, counter_growth, lookups, memory_info, persistence, server_clock
+from sergas.status import Limit
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.daily, pytest.mark.redis]
 
@@ -42,21 +42,21 @@ def _since_previous(
     }
     if any(g is None for g in grown.values()):
         return None
-    ago = format_quantity((dt.datetime.now(dt.UTC) - before.at).total_seconds(), "s")
+    ago = format_quantity((dt.datetime.now(dt.UTC) - before.at).total_seconds(), Unit.SECONDS)
     return {k: float(v or 0) for k, v in grown.items()}, f"since the previous run {before.run_id}, {ago} ago"
 
 
 @check(
     "redis.hit_rate",
     "Redis keyspace hit rate since the previous run (else since start), past a minimum number of lookups",
-    rate=Limit(80, 50, "%", below=True),
+    rate=Limit(80, 50, Unit.PERCENT, below=True),
     # Not an alarm: the number of lookups (its `warning`) from which the rate means something.
     min_lookups=Limit(1000, None),
 )
 def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
     counts = lookups(redis)
     clock = server_clock(redis)
-    check.record("uptime", clock.uptime, "s")
+    check.record("uptime", clock.uptime, Unit.SECONDS)
     minimum = check.limit("min_lookups").warning or 0
     interval = _since_previous(check, earlier, clock, keyspace_hits=counts.hits, keyspace_misses=counts.misses)
     if interval is not None:
@@ -66,7 +66,7 @@ def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup
             detail = f"{hits:.0f} hits, {misses:.0f} misses {since}"
             check.measure("rate", 100.0 * hits / (hits + misses), label="keyspace hit rate", detail=detail)
             return
-    since = f"since start or CONFIG RESETSTAT, {format_quantity(clock.uptime, 's')} of uptime"
+    since = f"since start or CONFIG RESETSTAT, {format_quantity(clock.uptime, Unit.SECONDS)} of uptime"
     if counts.hit_rate is None or counts.total < minimum:
         check.ok(f"hit rate not judged: {counts.total} lookups {since} < minimum {minimum:.0f}")
         return
@@ -81,7 +81,7 @@ def test_hit_rate(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup
 @check(
     "redis.clients",
     "Redis connected clients against maxclients, and connections rejected since the previous run",
-    used=Limit(80, 90, "%"),
+    used=Limit(80, 90, Unit.PERCENT),
     rejected=Limit(1, None),
 )
 def test_clients(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup) -> None:
@@ -109,7 +109,7 @@ def test_clients(redis: redis_py.Redis, check: CheckRun, earlier: EarlierLookup)
 @check(
     "redis.persistence",
     "Redis snapshots and AOF writes succeed where persistence is on",
-    last_save_age=Limit(2 * 3600, 24 * 3600, "s"),
+    last_save_age=Limit(2 * 3600, 24 * 3600, Unit.SECONDS),
 )
 def test_persistence(redis: redis_py.Redis, check: CheckRun) -> None:
     state = persistence(redis)

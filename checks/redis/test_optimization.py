@@ -7,12 +7,12 @@ import pytest
 import redis as redis_py
 
 from actions.redis import RedisConfig
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit
-from fixtures.units import format_quantity
 from probes.redis import big_keys, memory_info
+from sergas.config import Environment
+from sergas.status import Limit
+from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.weekly, pytest.mark.redis]
 
@@ -28,20 +28,20 @@ BIG_KEYS_SCAN_LIMIT = 100_000
     swapped=Limit(0.99, 0.9, below=True),
     # Not an alarm: below this much used memory (its `warning`) the ratio is noise (Redis's
     # own active defrag ignores fragmentation under active-defrag-ignore-bytes, 100mb).
-    min_used=Limit(100 * 1024**2, None, "B"),
+    min_used=Limit(100 * 1024**2, None, Unit.BYTES),
 )
 def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
     memory = memory_info(redis)
-    check.record("used_memory", memory.used, "B")
-    check.record("used_memory_rss", memory.rss, "B")
+    check.record("used_memory", memory.used, Unit.BYTES)
+    check.record("used_memory_rss", memory.rss, Unit.BYTES)
     check.attach("INFO memory", repr(memory))
     minimum = check.limit("min_used").warning or 0
-    sizes = f"rss {format_quantity(memory.rss, 'B')} / used {format_quantity(memory.used, 'B')}"
+    sizes = f"rss {format_quantity(memory.rss, Unit.BYTES)} / used {format_quantity(memory.used, Unit.BYTES)}"
     if memory.used < minimum:
         check.record("mem_fragmentation_ratio", memory.fragmentation_ratio)
         check.ok(
             f"mem_fragmentation_ratio {memory.fragmentation_ratio:.2f} not judged: used memory"
-            f" {format_quantity(memory.used, 'B')} < {format_quantity(minimum, 'B')}"
+            f" {format_quantity(memory.used, Unit.BYTES)} < {format_quantity(minimum, Unit.BYTES)}"
         )
         return
     if memory.fragmentation_ratio < 1:
@@ -63,14 +63,7 @@ def test_eviction_policy(
     check.attach("maxmemory-policy", f"actual {actual}\nexpected {expected}")
     if actual != expected:
         check.critical(f"maxmemory-policy is {actual}, expected {expected} ([redis] eviction_policy)")
-        remediation.offer(
-            RedisConfig(
-                url=redis_target,
-                settings={"maxmemory-policy": expected},
-                environment=environment.name,
-                target=check.target,
-            )
-        )
+        remediation.offer(RedisConfig(url=redis_target, settings={"maxmemory-policy": expected}))
     else:
         check.ok(f"maxmemory-policy is {actual}")
 
@@ -78,19 +71,19 @@ def test_eviction_policy(
 @check(
     "redis.big_keys",
     "Redis keys above a size (MEMORY USAGE, sampled), over a bounded scan",
-    size=Limit(1024**2, 10 * 1024**2, "B"),
+    size=Limit(1024**2, 10 * 1024**2, Unit.BYTES),
 )
 def test_big_keys(redis: redis_py.Redis, check: CheckRun) -> None:
     limit = check.limit("size")
     floor = min(t for t in (limit.warning, limit.critical) if t is not None)
     found = big_keys(redis, int(floor), limit=BIG_KEYS_SCAN_LIMIT)
-    check.record("keys scanned", found.scanned)
-    check.record("big keys", len(found.sizes))
+    check.record("keys_scanned", found.scanned)
+    check.record("big_keys", len(found.sizes))
     scope = f"{found.scanned} keys scanned" + ("" if found.complete else f", stopped at {BIG_KEYS_SCAN_LIMIT}")
     if not found.sizes:
-        check.ok(f"no key >= {format_quantity(floor, 'B')} ({scope}, MEMORY USAGE SAMPLES 5)")
+        check.ok(f"no key >= {format_quantity(floor, Unit.BYTES)} ({scope}, MEMORY USAGE SAMPLES 5)")
         return
     check.attach("big keys (MEMORY USAGE SAMPLES 5)", "\n".join(f"{v}\t{k}" for k, v in found.sizes[:100]))
     key, size = found.sizes[0]
-    others = f"; {len(found.sizes) - 1} more >= {format_quantity(floor, 'B')}" if len(found.sizes) > 1 else ""
-    check.measure("size", size, label=f"largest key {key!r}", detail=f"{scope}{others}")
+    others = f"; {len(found.sizes) - 1} more >= {format_quantity(floor, Unit.BYTES)}" if len(found.sizes) > 1 else ""
+    check.measure("size", size, label=f"largest key {key!r}", detail=f"{scope}{others}", context={"key": key})

@@ -7,11 +7,12 @@ import pytest
 import redis as redis_py
 
 from actions.redis import RevokeSessions
-from fixtures.config import Environment
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from fixtures.status import Limit
 from probes.users import disabled_users, sessions_of
+from sergas.config import Environment
+from sergas.status import Limit
+from sergas.units import Unit
 
 pytestmark = [pytest.mark.daily, pytest.mark.users]
 
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.users]
 @check(
     "users.disabled_sessions",
     "Disabled users have no sessions left in Redis (session:user:<id>:*)",
-    sessions=Limit(None, 1, ""),
+    sessions=Limit(None, 1, Unit.COUNT),
     offers=(RevokeSessions,),
 )
 def test_disabled_users_have_no_sessions(
@@ -38,6 +39,4 @@ def test_disabled_users_have_no_sessions(
     check.measure("sessions", count, label="sessions of disabled users", detail=f"users {users}" if users else "")
     if sessions:
         check.attach("sessions of disabled users", "\n".join(f"{u}: {', '.join(k)}" for u, k in sessions.items()))
-        remediation.offer(
-            RevokeSessions(url=redis_target, sessions=sessions, environment=environment.name, target=check.target)
-        )
+        remediation.offer(RevokeSessions(url=redis_target, sessions=sessions))

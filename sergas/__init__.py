@@ -1,0 +1,1 @@
+"""The pytest-free core of the Sergas checks."""

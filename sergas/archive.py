@@ -1,0 +1,165 @@
+"""The files of one archived run, and the index of all runs (no pytest here).
+
+`reports/<env>/<UTC timestamp>/` holds what the outputs write (report.html, junit.xml,
+summary.json) and `actions.jsonl`; `.state/` is scratch space the run's processes share while
+it runs; `latest` points at the newest complete run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from sergas.record import ActionRecord, CheckRecord, RunSummary, section_of
+from sergas.status import Status
+
+
+@dataclass(frozen=True)
+class Archive:
+    root: Path
+
+    @classmethod
+    def create(cls, report_dir: Path, env_name: str) -> Archive:
+        """A new folder `<report_dir>/<env>/<UTC timestamp>`, unique even for runs in the same second."""
+        base = report_dir / env_name
+        base.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        for n in range(1000):
+            root = base / (stamp if n == 0 else f"{stamp}-{n}")
+            try:
+                root.mkdir()
+            except FileExistsError:
+                continue
+            archive = cls(root.resolve())
+            archive.state_dir.mkdir()
+            return archive
+        raise RuntimeError(f"cannot create a run folder under {base}")
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def state_dir(self) -> Path:
+        """Scratch space shared by the run's processes (xdist workers); removed at the end."""
+        return self.root / ".state"
+
+    @property
+    def html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def junit(self) -> Path:
+        return self.root / "junit.xml"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def actions(self) -> Path:
+        """The audit log: one JSON line per remediation offered, applied or refused."""
+        return self.root / "actions.jsonl"
+
+    def write_catalog(self, worker: str, checks: dict[str, tuple[str, str, list[str]]]) -> None:
+        """nodeid -> (check id, title, markers), so a check whose worker crashed can still be named."""
+        (self.state_dir / f"nodes-{worker}.json").write_text(json.dumps(checks))
+
+    def crash_record(self, nodeid: str, reason: str) -> CheckRecord:
+        """The record of a check whose xdist worker died while running it: unknown."""
+        check_id, title, markers = "?", "", list[str]()
+        for path in self.state_dir.glob("nodes-*.json"):
+            check_id, title, markers = json.loads(path.read_text()).get(nodeid, (check_id, title, markers))
+        target = nodeid.rsplit("[", 1)[1].rstrip("]") if nodeid.endswith("]") else "-"
+        return CheckRecord(
+            id=check_id,
+            title=title,
+            section=section_of(markers),
+            markers=markers,
+            nodeid=nodeid,
+            target=target,
+            status=Status.UNKNOWN,
+            message=f"{target}: could not evaluate: {reason}",
+        )
+
+    def append_actions(self, records: list[ActionRecord]) -> None:
+        """Append remediation records to the run's audit log (workers append concurrently)."""
+        if not records:
+            return
+        with FileLock(str(self.state_dir / "actions.lock")), self.actions.open("a") as out:
+            for record in records:
+                out.write(record.model_dump_json() + "\n")
+
+    def write_summary(self, summary: RunSummary) -> None:
+        self.summary.write_text(summary.to_json())
+
+    def adopt(self, written: Path, name: str) -> None:
+        """Copy a file written elsewhere (a user's --html path) into the archive as `name`."""
+        own = self.root / name
+        if written.is_file() and written.resolve() != own:
+            shutil.copyfile(written, own)
+
+    def seal(self, mask: Callable[[str], str]) -> None:
+        """End the run: mask secrets in every archived file (the last guard, after each
+        writer's own masking), drop the scratch folder, point `latest` at this run."""
+        for path in self.root.iterdir():
+            if path.is_file():
+                mask_file(path, mask)
+        for path in sorted(self.state_dir.glob("*"), reverse=True):
+            path.unlink()
+        self.state_dir.rmdir()
+        latest = self.root.parent / "latest"
+        tmp = self.root.parent / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.root.name)
+        tmp.replace(latest)
+
+
+def mask_file(path: Path, mask: Callable[[str], str]) -> None:
+    """Rewrite `path` with secrets masked, when it holds any."""
+    text = path.read_text(errors="replace")
+    masked = mask(text)
+    if masked != text:
+        path.write_text(masked)
+
+
+def write_index(report_dir: Path) -> Path:
+    """`reports/index.html`: every archived run, newest first, with its status counts."""
+    rows = []
+    for summary_path in sorted(report_dir.glob("*/*/summary.json"), key=lambda p: p.parent.name, reverse=True):
+        if summary_path.parent.is_symlink():
+            continue
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            continue
+        counts = summary.get("counts", {})
+        cells = "".join(f"<td class='{s}'>{counts.get(s, 0)}</td>" for s in _STATUSES)
+        link = summary_path.parent.relative_to(report_dir) / "report.html"
+        rows.append(
+            f"<tr><td>{html.escape(str(summary.get('environment')))}</td>"
+            f"<td><a href='{html.escape(str(link))}'>{html.escape(summary.get('run_id', ''))}</a></td>"
+            f"<td>{html.escape(summary.get('started', ''))}</td>{cells}</tr>"
+        )
+    header = "".join(f"<th>{s}</th>" for s in _STATUSES)
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>Sergas check runs</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
+        ".critical{color:#b00}.unknown{color:#608}.warning{color:#a60}</style>"
+        "<h1>Sergas check runs</h1><table><tr><th>environment</th><th>run</th><th>started</th>"
+        f"{header}</tr>{''.join(rows)}</table>"
+    )
+    index = report_dir / "index.html"
+    index.write_text(page)
+    return index
+
+
+_STATUSES = ("ok", "warning", "critical", "unknown", "waived", "skipped")
