@@ -3,7 +3,7 @@ PYTEST := .venv/bin/pytest
 # Bytecode caching keeps each pytest start (the tests start many) near one second.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo test catalogue bench bootstrap lint
+.PHONY: demo test unit lint catalogue schema bench bootstrap
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -14,18 +14,30 @@ demo: bootstrap
 	 echo "Report: $$(readlink -f reports/demo/latest)/report.html"; \
 	 exit $$status
 
-## The suite's own tests (pytester-driven, against the sandbox).
+## The suite's own tests: the fast in-process ones, the static checks, then the runs against the sandbox.
 test: bootstrap
-	$(PYTEST) tests -q
+	$(PYTEST) tests/unit -q
+	@$(MAKE) --no-print-directory lint
+	$(PYTEST) tests -q --ignore=tests/unit
+
+## Fast in-process tests of the core (seconds).
+unit: bootstrap
+	$(PYTEST) tests/unit -q
+
+## Static checks of the suite's own code: the layers (import-linter), ruff, mypy strict.
+lint: bootstrap
+	.venv/bin/lint-imports --no-cache
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 ## The catalogue of checks (README's table comes from it).
 catalogue: bootstrap
 	@.venv/bin/python -m fixtures.catalogue --update-readme
 
+## After changing the check record: write sergas/schema/summary.schema.json again.
+schema: bootstrap
+	.venv/bin/python -m sergas.record
+
 bench: bootstrap
 	.venv/bin/python bench/daily.py
-
-## Static checks of the suite's own code.
-lint: bootstrap
-	.venv/bin/ruff check fixtures actions probes sandbox checks tests bench conftest.py
-	.venv/bin/mypy fixtures actions probes
