@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from actions.base import Action, ActionError, Outcome, Risk
 from probes import backups as probe
-from probes.postgres import describe_dsn
+from probes.postgres import describe_dsn, host_side
 from probes.s3 import SHA256_METADATA, S3Location, S3Object, list_objects
 from sergas.config import BackupsConfig
 
@@ -185,8 +185,9 @@ class RunBackup(Action):
         fetch: Callable[[str], bytes] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        """`dsn`: the database to dump (a role that can read it all). `fetch(path)`: the file's bytes
-        from the host for the upload; None when the host is this machine (uploaded from the path)."""
+        """`dsn`: the database to dump (a role that can read it all); pg_dump gets it without its
+        password (`probes.postgres.host_side`). `fetch(path)`: the file's bytes from the host for
+        the upload; None when the host is this machine (uploaded from the path)."""
         self.run = run
         self.backups = backups
         self.dsn = dsn
@@ -227,7 +228,7 @@ class RunBackup(Action):
 
     def _dump(self, outcome: Outcome) -> None:
         lookup = "PG_DUMP=$(command -v pg_dump || ls -1 /usr/lib/postgresql/*/bin/pg_dump | sort -V | tail -n1); "
-        script = f'{lookup}"$PG_DUMP" -Fc -d {shlex.quote(self.dsn)} -f {shlex.quote(self.partial)}'
+        script = f'{lookup}"$PG_DUMP" -Fc -d {shlex.quote(host_side(self.dsn))} -f {shlex.quote(self.partial)}'
         rc, _out, err = self.run(f"bash -c {shlex.quote(script)}", DUMP_TIMEOUT)
         if rc != 0:
             self.run(f"rm -f -- {shlex.quote(self.partial)}", COMMAND_TIMEOUT)

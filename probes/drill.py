@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from probes.postgres import alembic_versions
+from probes.postgres import alembic_versions, host_side
 
 Runner = Callable[[str, float], tuple[int, str, str]]  # (command, timeout) -> (rc, stdout, stderr)
 SCRATCH_PREFIX = "sergas_drill_"
@@ -115,7 +115,7 @@ def run_drill(
         try:
             scratch_dsn = make_conninfo(drill_dsn, dbname=result.database)
             begun = time.monotonic()
-            rc, _out, err = run(restore_command(backup_path, fmt, gzipped, scratch_dsn), timeout)
+            rc, _out, err = run(restore_command(backup_path, fmt, gzipped, host_side(scratch_dsn)), timeout)
             result.restore_seconds = time.monotonic() - begun
             if rc == 124:
                 result.error = f"restore did not finish within {timeout:.0f}s"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 CONNECTIONS_SQL = """
 SELECT
@@ -19,6 +19,16 @@ SELECT
   count(*) FILTER (WHERE backend_type = 'client backend' AND state LIKE 'idle in transaction%') AS idle_in_transaction
 FROM pg_stat_activity
 """
+
+
+def host_side(dsn: str) -> str:
+    """`dsn` as a host-side tool (pg_dump, pg_restore, psql) gets it on its command line: without
+    its password, which every user of the host would read in `ps`. The tool authenticates from
+    the host, as Barman's do: the running user's ~/.pgpass (or PGPASSFILE), a `service=` of
+    pg_service.conf, or peer/trust on the local socket."""
+    info = conninfo_to_dict(dsn)
+    info.pop("password", None)
+    return make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
 
 
 def describe_dsn(dsn: str) -> str:

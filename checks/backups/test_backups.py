@@ -86,7 +86,7 @@ def test_latest_age(
                 RunBackup(
                     run=_runner(host),
                     backups=backups,
-                    dsn=environment.postgres.dsn,
+                    dsn=backups.dump_dsn or environment.postgres.dsn,
                     s3_client=store.client if store else None,
                     fetch=_fetcher(host),
                 )
