@@ -3,7 +3,7 @@ PYTEST := .venv/bin/pytest
 # Bytecode caching keeps each pytest start (the tests start many) near one second.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo test unit lint catalogue schema bench bootstrap
+.PHONY: demo test unit lint catalogue schema bench bootstrap weekly-report
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -38,6 +38,10 @@ catalogue: bootstrap
 ## After changing the check record: write sergas/schema/summary.schema.json again.
 schema: bootstrap
 	.venv/bin/python -m sergas.record
+
+## The weekly report of an environment's last 7 days: make weekly-report ENV=production
+weekly-report: bootstrap
+	@.venv/bin/python -m sergas report weekly --env $(or $(ENV),demo)
 
 bench: bootstrap
 	.venv/bin/python bench/daily.py

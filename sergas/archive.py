@@ -1,4 +1,4 @@
-"""The files of one archived run, and the index of all runs (no pytest here).
+"""The files of one archived run, and their pruning (no pytest here).
 
 `reports/<env>/<UTC timestamp>/` holds what the outputs write (report.html, junit.xml,
 summary.json) and `actions.jsonl`; `.state/` is scratch space the run's processes share while
@@ -8,9 +8,9 @@ it runs; `latest` points at the newest complete run.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,35 +131,37 @@ def mask_file(path: Path, mask: Callable[[str], str]) -> None:
         path.write_text(masked)
 
 
-def write_index(report_dir: Path) -> Path:
-    """`reports/index.html`: every archived run, newest first, with its status counts."""
-    rows = []
-    for summary_path in sorted(report_dir.glob("*/*/summary.json"), key=lambda p: p.parent.name, reverse=True):
-        if summary_path.parent.is_symlink():
+def run_time(name: str) -> dt.datetime | None:
+    """When a run folder's run started, from its name (`20240501T060000Z`, `...-1`); None when
+    the name is not a run folder's."""
+    if not RUN_NAME.fullmatch(name):
+        return None
+    try:
+        return dt.datetime.strptime(name[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:  # 20241399T...: a run's name in shape only
+        return None
+
+
+def prune_runs(env_dir: Path, keep_days: int, current: Path, now: dt.datetime | None = None) -> list[Path]:
+    """Delete the run folders of `reports/<env>/` that started more than `keep_days` ago.
+
+    Only folders named as runs are touched, never a symlink (nor anything through one), never
+    `current` nor the run `latest` points at; returns what was deleted, oldest first. A folder
+    that cannot be deleted is left (partly) in place: pruning never fails the run."""
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days)
+    latest = env_dir / "latest"
+    spared = {current.name, Path(os.readlink(latest)).name if latest.is_symlink() else ""}
+    pruned = []
+    for path in sorted(env_dir.iterdir()):
+        started = run_time(path.name)
+        if started is None or started >= cutoff or path.name in spared or path.is_symlink() or not path.is_dir():
             continue
         try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, ValueError):
+            shutil.rmtree(path)  # removes the symlinks inside, never what they point at
+        except OSError:
             continue
-        counts = summary.get("counts", {})
-        cells = "".join(f"<td class='{s}'>{counts.get(s, 0)}</td>" for s in _STATUSES)
-        link = summary_path.parent.relative_to(report_dir) / "report.html"
-        rows.append(
-            f"<tr><td>{html.escape(str(summary.get('environment')))}</td>"
-            f"<td><a href='{html.escape(str(link))}'>{html.escape(summary.get('run_id', ''))}</a></td>"
-            f"<td>{html.escape(summary.get('started', ''))}</td>{cells}</tr>"
-        )
-    header = "".join(f"<th>{s}</th>" for s in _STATUSES)
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>Sergas check runs</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
-        ".critical{color:#b00}.unknown{color:#608}.warning{color:#a60}</style>"
-        "<h1>Sergas check runs</h1><table><tr><th>environment</th><th>run</th><th>started</th>"
-        f"{header}</tr>{''.join(rows)}</table>"
-    )
-    index = report_dir / "index.html"
-    index.write_text(page)
-    return index
+        pruned.append(path)
+    return pruned
 
 
-_STATUSES = ("ok", "warning", "critical", "unknown", "waived", "skipped")
+RUN_NAME = re.compile(r"\d{8}T\d{6}Z(-\d+)?")

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sergas.archive import run_time
-from sergas.record import LabelValue, RunSummary
+from sergas.record import LabelValue, Measurement, RunSummary
 from sergas.status import Status
-from sergas.units import Unit
 
 # How many earlier runs to look through for the last measurement of a check.
 HISTORY_DEPTH = 50
@@ -118,22 +117,17 @@ class Point:
 @dataclass
 class Series:
     """One measurement over the runs of one environment, oldest first: keyed by (check id,
-    target, measurement name, labels); its unit, label and thresholds are the newest run's."""
+    target, measurement name, labels); `last` is the newest run's measurement (its unit, label
+    and thresholds)."""
 
     check: str
     target: str
-    name: str
-    labels: Labels
-    unit: Unit = Unit.COUNT
-    label: str = ""
-    warning: float | None = None
-    critical: float | None = None
-    below: bool = False
+    last: Measurement
     points: list[Point] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, str, str, Labels]:
-        return self.check, self.target, self.name, self.labels
+    def labels(self) -> Labels:
+        return tuple(sorted(self.last.labels.items()))
 
     @property
     def about(self) -> str:
@@ -143,16 +137,14 @@ class Series:
 
 def measurement_series(runs: Iterable[RunSummary]) -> list[Series]:
     """Every numeric measurement of `runs` (one environment, oldest first) as a series."""
-    series: dict[tuple[str, str, str, Labels], Series] = {}
+    series: dict[tuple[str, str, str, str], Series] = {}
     for run in runs:
         for record in run.checks:
             for m in record.measurements:
                 if m.value is None:
                     continue
-                labels = tuple(sorted(m.labels.items()))
-                one = series.setdefault(
-                    (record.id, record.target, m.name, labels), Series(record.id, record.target, m.name, labels)
-                )
-                one.unit, one.label, one.warning, one.critical, one.below = m.unit, m.label, m.warning, m.critical, m.below
+                key = (record.id, record.target, m.name, str(sorted(m.labels.items())))
+                one = series.setdefault(key, Series(record.id, record.target, m))
+                one.last = m
                 one.points.append(Point(run.started, m.value, m.status, run.run_id))
-    return sorted(series.values(), key=lambda s: s.key)
+    return [series[key] for key in sorted(series)]

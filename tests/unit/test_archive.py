@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import sergas.archive
-from sergas.archive import Archive, mask_file, write_index
+from sergas.archive import Archive, mask_file
 from sergas.record import ActionRecord, RunSummary
 from sergas.status import Status
-from tests.unit.builders import one_per_status, record, summary
+from tests.unit.builders import one_per_status, summary
 
 
 class _FrozenDatetime(dt.datetime):
@@ -152,39 +152,3 @@ def test_adopt_copies_a_file_written_elsewhere(tmp_path: Path) -> None:
     assert archive.html.read_text() == "<html/>"
     archive.adopt(tmp_path / "absent.html", "junit.xml")
     assert not archive.junit.exists()
-
-
-def _archived(report_dir: Path, environment: str, run_id: str, statuses: list[Status]) -> Path:
-    root = report_dir / environment / run_id
-    root.mkdir(parents=True)
-    checks = [record(s, target=f"db{i}:5432/sergas") for i, s in enumerate(statuses)]
-    (root / "summary.json").write_text(summary(checks, run_id=run_id, environment=environment).to_json())
-    return root
-
-
-def test_index_lists_runs_newest_first(tmp_path: Path) -> None:
-    _archived(tmp_path, "prod", "20240501T060000Z", [Status.OK, Status.CRITICAL, Status.CRITICAL])
-    _archived(tmp_path, "staging", "20240502T060000Z", [Status.WARNING])
-    newest = _archived(tmp_path, "prod", "20240503T060000Z", [Status.UNKNOWN])
-    (tmp_path / "prod" / "latest").symlink_to(newest.name)
-    (tmp_path / "prod" / "20240504T060000Z").mkdir()  # still running: no summary
-    broken = tmp_path / "prod" / "20240505T060000Z"
-    broken.mkdir()
-    (broken / "summary.json").write_text("{not json")
-    index = write_index(tmp_path)
-    assert index == tmp_path / "index.html"
-    page = index.read_text()
-    assert page.count("<tr><td>") == 3
-    assert page.index("20240503T060000Z") < page.index("20240502T060000Z") < page.index("20240501T060000Z")
-    assert (
-        "<tr><td>prod</td><td><a href='prod/20240501T060000Z/report.html'>20240501T060000Z</a></td>"
-        "<td>2024-05-01T06:00:00Z</td><td class='ok'>1</td><td class='warning'>0</td><td class='critical'>2</td>"
-        "<td class='unknown'>0</td><td class='waived'>0</td><td class='skipped'>0</td></tr>"
-    ) in page
-    assert "latest" not in page and "20240505T060000Z" not in page
-
-
-def test_index_escapes_what_it_shows(tmp_path: Path) -> None:
-    _archived(tmp_path, "a<b>", "20240501T060000Z", [])
-    page = write_index(tmp_path).read_text()
-    assert "<td>a&lt;b&gt;</td>" in page and "a<b>" not in page
