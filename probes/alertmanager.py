@@ -1,7 +1,8 @@
 """What the alert checks read: Alertmanager's v2 alerts, and how an alert is acknowledged.
 
 `GET /api/v2/alerts?active=true&silenced=false&inhibited=false` lists what fires and nobody
-acknowledged. Severity is only a label convention (`severity="critical"`). Acknowledging is a
+acknowledged. Severity is only a label convention (`severity="critical"`); `Alert.own` tells
+the suite's own alerts (sergas/notify.py) from the site's. Acknowledging is a
 silence (`POST /api/v2/silences`); POSTing to /api/v2/alerts, as the manual's snippet does,
 *creates* (or re-fires) an alert instead.
 """
@@ -14,6 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from sergas.notify import SOURCE, SOURCE_LABEL
 from sergas.units import format_duration
 
 # Every active alert, silenced and inhibited ones included: Alert.firing tells them apart.
@@ -38,6 +40,12 @@ class Alert:
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "").lower()
+
+    @property
+    def own(self) -> bool:
+        """Posted by this suite for one of its own checks (`--notify-alertmanager`: the
+        `source="sergas-checks"` label), not by the site's Prometheus rules."""
+        return self.labels.get(SOURCE_LABEL) == SOURCE
 
     @property
     def firing(self) -> bool:
@@ -124,3 +132,20 @@ def acknowledge_howto(url: str, alerts: list[Alert], now: dt.datetime) -> str:
             f" -H 'Content-Type: application/json' -d {shlex.quote(body)}"
         )
     return "\n".join(lines)
+
+
+STATUS_PATH = "/api/v2/status"
+
+
+def status_problem(body: Any) -> str | None:
+    """What is wrong with an answer of /api/v2/status (None: Alertmanager's, and ready).
+
+    Cluster status `ready` (gossip settled) or `disabled` (a single Alertmanager) is ready;
+    `settling` is not yet."""
+    if not isinstance(body, dict) or not isinstance(body.get("versionInfo"), dict):
+        return "not Alertmanager's answer (no versionInfo)"
+    cluster = body.get("cluster")
+    status = cluster.get("status") if isinstance(cluster, dict) else None
+    if status not in ("ready", "disabled"):
+        return f"cluster status {status or 'missing'}, not ready"
+    return None

@@ -1,6 +1,8 @@
 """S3 as the backup checks and actions reach it: a boto3 client with bounded timeouts, listings
 and the facts judged (size, sha256 kept in metadata, age, lifecycle rules). No pytest here.
 
+`upload_folder` copies a folder (the run archive) with every file's text masked on the way.
+
 The ETag is not always an MD5 (multipart uploads end in `-N`, SSE-KMS ETags are opaque): a copy
 is compared by size and by the sha256 the uploader keeps in the object's metadata.
 """
@@ -8,13 +10,18 @@ is compared by size and by the sha256 the uploader keeps in the object's metadat
 from __future__ import annotations
 
 import datetime as dt
+import mimetypes
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from sergas.config import BackupsConfig, ReportsConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +52,10 @@ class S3Location:
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
+    def below(self, path: str) -> S3Location:
+        """The location `path` below this one (`s3://b/runs` below `demo/2026...`)."""
+        return S3Location(self.bucket, self.key(path.strip("/")))
+
 
 def make_client(
     *,
@@ -72,6 +83,18 @@ def make_client(
         aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
     )
     return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def client_of(section: BackupsConfig | ReportsConfig, *, connect_timeout: float, read_timeout: float) -> S3Client:
+    """`make_client` for an environment section's `s3_endpoint`, `s3_region` and `s3_*` keys."""
+    return make_client(
+        endpoint_url=section.s3_endpoint,
+        region=section.s3_region,
+        access_key_id=section.s3_access_key_id,
+        secret_access_key=section.s3_secret_access_key,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
 
 
 def describe_error(exc: BaseException) -> str:
@@ -173,3 +196,25 @@ def lifecycle_rules(client: S3Client, location: S3Location) -> list[LifecycleRul
         if location.list_prefix.startswith(prefix or ""):
             covering.append(rule)
     return covering
+
+
+def upload_folder(
+    client: S3Client, location: S3Location, folder: Path, *, mask: Callable[[str], str], skip: tuple[str, ...] = ()
+) -> list[str]:
+    """Upload every file below `folder` (but folders named in `skip`) under `location`, keyed by
+    its path relative to `folder`, and return the keys. Each file is masked first: its bytes read
+    as UTF-8 (any other byte kept as is), `mask`ed, written back the same way: nothing unmasked
+    leaves. Stops at the first failure: raises S3Unavailable with the reason."""
+    keys = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if set(skip) & set(path.relative_to(folder).parts[:-1]):
+            continue
+        relative = path.relative_to(folder).as_posix()
+        body = mask(path.read_bytes().decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        try:
+            client.put_object(Bucket=location.bucket, Key=location.key(relative), Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise S3Unavailable(describe_error(exc)) from None
+        keys.append(location.key(relative))
+    return keys

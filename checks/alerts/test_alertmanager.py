@@ -3,6 +3,13 @@
 The manual lists every alert (`GET /api/v2/alerts`, silenced ones included) and "acknowledges"
 by POSTing the alert back, which creates a firing alert. Here silenced and inhibited alerts do
 not count, and the evidence of a firing alert shows the silence that acknowledges it.
+
+The suite's own alerts do not count either. An alert labelled `source="sergas-checks"` is one this
+suite posted (`--notify-alertmanager`) for a check that failed in an earlier run: that check is
+where the finding is reported, and counting it here too would make every failed check fail the
+alert review as well, and keep it failing (each run posts the alert again). Such alerts are left
+out and their number is said in the message (`N of this suite's own ..., not counted`); the
+site's own rules' alerts, whatever their labels, are counted.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from fixtures.alertmanager import Alertmanager, alertmanager_client
 from fixtures.measure import CheckRun, check
 from probes.alertmanager import ACKNOWLEDGE_NOTE, ACTIVE, Alert, acknowledge_howto
 from sergas.config import AlertmanagerConfig
+from sergas.notify import SOURCE, SOURCE_LABEL
 from sergas.status import CheckOutcome
 from sergas.targets import short_reason
 
@@ -57,18 +65,23 @@ def test_alertmanager_healthy(
         check.ok("healthy and ready")
 
 
-def _firing(alertmanager: Alertmanager, severity: str) -> tuple[list[Alert], list[Alert]]:
-    """(firing alerts of `severity`, suppressed ones of `severity` for the message), from one list."""
+def _firing(alertmanager: Alertmanager, severity: str) -> tuple[list[Alert], list[Alert], list[Alert]]:
+    """(firing alerts of `severity`, suppressed ones, the suite's own), from one list: the last two
+    are not counted, only named in the message."""
     alerts = [a for a in alertmanager.alerts(**ACTIVE) if a.severity == severity]
-    return [a for a in alerts if a.firing], [a for a in alerts if not a.firing]
+    site = [a for a in alerts if not a.own]
+    return [a for a in site if a.firing], [a for a in site if not a.firing], [a for a in alerts if a.own]
 
 
 def _report(check: CheckRun, alertmanager: Alertmanager, severity: str, finding: Callable[[str], None]) -> None:
     now = dt.datetime.now(dt.UTC)
-    firing, suppressed = _firing(alertmanager, severity)
+    firing, suppressed, own = _firing(alertmanager, severity)
     check.record(f"{severity}_firing", len(firing))
     check.record(f"{severity}_suppressed", len(suppressed))
-    quiet = f" ({len(suppressed)} silenced or inhibited, not counted)" if suppressed else ""
+    check.record(f"{severity}_own", len(own))
+    uncounted = [f"{len(suppressed)} silenced or inhibited"] if suppressed else []
+    uncounted += [f'{len(own)} of this suite\'s own ({SOURCE_LABEL}="{SOURCE}")'] if own else []
+    quiet = f" ({', '.join(uncounted)}, not counted)" if uncounted else ""
     if not firing:
         check.ok(f"no active {severity} alert{quiet}")
         return
