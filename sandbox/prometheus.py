@@ -1,4 +1,5 @@
-"""A private Prometheus (Debian package `prometheus`) scraping the reference app every second.
+"""A private Prometheus (Debian package `prometheus`) scraping the reference app every second,
+and the sandbox's Pushgateway (job `pushgateway`, `honor_labels`: a pushed run keeps its labels).
 
 Its rules (sandbox/prometheus.py `RULES`) send alerts to the sandbox's Alertmanager. The scrape
 and evaluation interval is 1 s so that a young server has the two samples `rate()` needs within
@@ -51,7 +52,7 @@ groups:
 """
 
 
-def _config(app_port: int, alertmanager_port: int) -> str:
+def _config(app_port: int, alertmanager_port: int, pushgateway_port: int) -> str:
     return f"""\
 global:
   scrape_interval: {SCRAPE_INTERVAL}
@@ -62,6 +63,10 @@ scrape_configs:
   - job_name: {JOB}
     static_configs:
       - targets: ["127.0.0.1:{app_port}"]
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs:
+      - targets: ["127.0.0.1:{pushgateway_port}"]
 
 alerting:
   alertmanagers:
@@ -72,20 +77,21 @@ alerting:
 
 class PrometheusServer(ChildServer):
     """`prometheus` on 127.0.0.1:`port`, its TSDB under `<root>/prometheus/data` (kept across
-    restarts), scraping the app at 127.0.0.1:`app_port`."""
+    restarts), scraping the app at 127.0.0.1:`app_port` and the Pushgateway at `pushgateway_port`."""
 
     title = "Prometheus"
 
-    def __init__(self, root: Path, *, app_port: int, alertmanager_port: int) -> None:
+    def __init__(self, root: Path, *, app_port: int, alertmanager_port: int, pushgateway_port: int) -> None:
         super().__init__(port=free_port(), log_path=root / "prometheus.log")
         self.app_port = app_port
         self.alertmanager_port = alertmanager_port
+        self.pushgateway_port = pushgateway_port
         self.dir = root / "prometheus"
 
     def _launch(self) -> None:
         """Write the configuration and start the server."""
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        (self.dir / "prometheus.yml").write_text(_config(self.app_port, self.alertmanager_port))
+        (self.dir / "prometheus.yml").write_text(_config(self.app_port, self.alertmanager_port, self.pushgateway_port))
         (self.dir / "rules.yml").write_text(RULES)
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         self._spawn(

@@ -28,12 +28,13 @@ from sandbox.ports import free_port
 from sandbox.postgres import PostgresCluster, PostgresFaults
 from sandbox.processes import NO_PROXY, ChildServer, pid_alive, wait_until
 from sandbox.prometheus import JOB, PrometheusFaults, PrometheusServer
+from sandbox.pushgateway import PushgatewayServer
 from sandbox.redis import RedisFaults, RedisServer
 from sandbox.s3 import S3Server, start_in_background
 from sandbox.traffic import TrafficDriver
 
 ROOT_PREFIX = "sergas-sandbox-"
-COMPONENTS = ("postgres", "redis", "app", "prometheus", "alertmanager", "s3")
+COMPONENTS = ("postgres", "redis", "app", "prometheus", "alertmanager", "s3", "pushgateway")
 DEFAULT_FEATURES: dict[str, Any] = {
     "new_feature": False,
     "agent_auto_enrichment": True,
@@ -68,6 +69,7 @@ class SandboxState:
     s3_endpoint: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    pushgateway_url: str = ""
 
     @property
     def state_file(self) -> Path:
@@ -169,6 +171,7 @@ class Sandbox:
         self.alertmanager: AlertmanagerServer | None = None
         self.traffic: TrafficDriver | None = None
         self.s3: S3Server | None = None
+        self.pushgateway: PushgatewayServer | None = None
         self.start_seconds: float | None = None
         self._root: Path | None = None
         self._control: control.ControlServer | None = None
@@ -222,11 +225,18 @@ class Sandbox:
             },
         )
         self.alertmanager = AlertmanagerServer(root)
-        self.prometheus = PrometheusServer(root, app_port=self.app.port, alertmanager_port=self.alertmanager.port)
+        self.pushgateway = PushgatewayServer(root)
+        self.prometheus = PrometheusServer(
+            root,
+            app_port=self.app.port,
+            alertmanager_port=self.alertmanager.port,
+            pushgateway_port=self.pushgateway.port,
+        )
         # Redis and the app start while initdb runs; Redis is seeded in a helper thread.
         self.redis.launch()
         self.app.launch()
         self.alertmanager.launch()
+        self.pushgateway.launch()
         self.prometheus.launch()
         redis_error: list[BaseException] = []
 
@@ -256,6 +266,7 @@ class Sandbox:
         self._s3_started()
         sandbox_backups.build(root, self.postgres.bin_dir, self.postgres.superuser_dsn, self.s3.client())
         self.alertmanager.wait_ready()
+        self.pushgateway.wait_ready()
         self.prometheus.wait_ready()
         # Rate-based checks need two scrapes with traffic in between: wait for the first data.
         self.prometheus.wait_for_data(
@@ -287,6 +298,7 @@ class Sandbox:
             s3_endpoint=self.s3.endpoint,
             s3_access_key_id=self.s3.access_key_id,
             s3_secret_access_key=self.s3.secret_access_key,
+            pushgateway_url=self.pushgateway.url,
         )
         self.state = state
         self._save_state()
@@ -316,7 +328,15 @@ class Sandbox:
                 with contextlib.suppress(Exception):
                     self._s3_started()
                 self._s3_started = None
-            for component in (self.s3, self.prometheus, self.alertmanager, self.app, self.redis, self.postgres):
+            for component in (
+                self.s3,
+                self.prometheus,
+                self.pushgateway,
+                self.alertmanager,
+                self.app,
+                self.redis,
+                self.postgres,
+            ):
                 if component is not None:
                     try:
                         component.stop()
@@ -407,6 +427,7 @@ class Sandbox:
             "prometheus": self.prometheus,
             "alertmanager": self.alertmanager,
             "s3": self.s3,
+            "pushgateway": self.pushgateway,
         }
 
     def _save_state(self) -> None:
