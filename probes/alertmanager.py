@@ -53,9 +53,11 @@ class Alert:
         return self.state != "suppressed" and not self.silenced_by and not self.inhibited_by
 
     def started(self) -> dt.datetime | None:
+        """When it started, in UTC; None when `startsAt` is no time with a zone (or out of range)."""
         try:
-            return dt.datetime.fromisoformat(self.starts_at.replace("Z", "+00:00"))
-        except ValueError:
+            started = dt.datetime.fromisoformat(self.starts_at.replace("Z", "+00:00"))
+            return started.astimezone(dt.UTC) if started.tzinfo is not None else None
+        except (ValueError, OverflowError):  # OverflowError: before year 1 or after 9999 in UTC
             return None
 
     def describe(self, now: dt.datetime) -> str:
@@ -66,7 +68,7 @@ class Alert:
         if started is None:
             return f"{self.name}{labels} since {self.starts_at or '?'}"
         age = format_duration((now - started).total_seconds())
-        return f"{self.name}{labels} since {started.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z ({age})"
+        return f"{self.name}{labels} since {started:%Y-%m-%d %H:%M:%S}Z ({age})"
 
 
 def parse_alerts(body: Any) -> list[Alert]:
@@ -81,12 +83,22 @@ def parse_alerts(body: Any) -> list[Alert]:
                 labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
                 starts_at=str(item.get("startsAt", "")),
                 state=str(status.get("state", "")),
-                silenced_by=list(status.get("silencedBy") or []),
-                inhibited_by=list(status.get("inhibitedBy") or []),
+                silenced_by=_ids(status, "silencedBy"),
+                inhibited_by=_ids(status, "inhibitedBy"),
                 summary=str((item.get("annotations") or {}).get("summary", "")),
             )
         )
     return alerts
+
+
+def _ids(status: dict[str, Any], key: str) -> list[str]:
+    """The silences or inhibiting alerts of `status`; ValueError when they are not a list."""
+    ids = status.get(key)
+    if ids is None:
+        return []
+    if not isinstance(ids, list):
+        raise ValueError(f"{key} is a JSON {type(ids).__name__}, not a list")
+    return ids
 
 
 def silence_for(alert: Alert, *, now: dt.datetime, hours: float = 2, created_by: str = "on-call") -> dict[str, Any]:

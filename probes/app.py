@@ -47,6 +47,6 @@ def fetch_health(client: httpx.Client, path: str) -> HealthAnswer:
             body = parsed
         else:
             problem = f"body is JSON but not an object ({type(parsed).__name__})"
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
         problem = f"body is not JSON: {response.text[:60]!r}"
     return HealthAnswer(str(response.url), response.status_code, latency, response.text, body, problem)

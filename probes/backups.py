@@ -9,6 +9,7 @@ right layout), `sql.gz` (the manual's `pg_dump -F c | gzip`, or a gzipped plain 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -66,9 +67,10 @@ def host_clock(output: str) -> float | None:
     for line in output.splitlines():
         if line.startswith("now\t"):
             try:
-                return float(line.split("\t", 1)[1])
+                now = float(line.split("\t", 1)[1])
             except ValueError:
                 return None
+            return now if math.isfinite(now) else None
     return None
 
 
@@ -80,9 +82,11 @@ def parse_listing(output: str, pattern: re.Pattern[str]) -> list[BackupFile]:
         if len(parts) != 3 or not pattern.match(parts[2]):
             continue
         try:
-            files.append(BackupFile(parts[2], float(parts[0]), int(parts[1])))
+            mtime, size = float(parts[0]), int(parts[1])
         except ValueError:
             continue
+        if math.isfinite(mtime):  # a NaN or infinite mtime would make the file's age 0
+            files.append(BackupFile(parts[2], mtime, size))
     return sorted(files, key=lambda f: (f.mtime, f.name))
 
 

@@ -6,6 +6,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from sergas.status import unknown
+
 # Pseudo and always-full filesystems: tmpfs and devtmpfs are RAM, squashfs images are 100% by
 # design, overlay layers duplicate the filesystem under them (`df -h | grep /dev/` gets this wrong).
 DF_COMMAND = (
@@ -39,7 +41,7 @@ def parse_df(output: str) -> list[Mount]:
     mounts = []
     for line in output.splitlines()[1:]:
         fields = line.split(None, 7)
-        if len(fields) < 8 or not fields[1].isdigit():
+        if len(fields) < 8 or not all(map(_is_count, fields[1:4])):
             continue
         fstype, size, used, avail, itotal, iused, _iavail, target = fields
         if int(size) == 0:
@@ -48,8 +50,13 @@ def parse_df(output: str) -> list[Mount]:
     return mounts
 
 
+def _is_count(text: str) -> bool:
+    """A size or count as df and ps print them: ASCII digits, 64-bit (str.isdigit() alone takes `²`)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20
+
+
 def _int(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    return int(text) if _is_count(text) else 0
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,11 @@ class Memory:
 
 def parse_meminfo(text: str) -> Memory:
     """/proc/meminfo (values in kB, which are KiB). MemAvailable is the kernel's own estimate."""
-    values = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+):\s+(\d+)", text, re.MULTILINE)}
+    values = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+):\s+(\d{1,20})\b", text, re.MULTILINE)}
     if "MemAvailable" not in values:
         raise ValueError("no MemAvailable in /proc/meminfo (kernel older than 3.14?)")
+    if not values.get("MemTotal"):
+        raise ValueError("no MemTotal in /proc/meminfo")
     return Memory(values["MemTotal"], values["MemAvailable"], values.get("SwapTotal", 0), values.get("SwapFree", 0))
 
 
@@ -104,7 +113,7 @@ def parse_ps(output: str) -> list[Process]:
     found = []
     for line in output.splitlines():
         fields = line.split(None, 2)
-        if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
+        if len(fields) == 3 and _is_count(fields[0]) and _is_count(fields[1]):
             found.append(Process(int(fields[0]), int(fields[1]), fields[2]))
     return found
 
@@ -130,9 +139,17 @@ def old_logs_command(directory: str, retention_days: int) -> str:
     )
 
 
+_OLD_LOG = re.compile(r"([0-9]+(?:\.[0-9]*)?) ([0-9]{1,20}) (.+)")
+
+
 def parse_old_logs(output: str, now: float) -> list[OldFile]:
+    """`old_logs_command`'s lines; unknown (CheckOutcome) at a line that is not one, such as the
+    rest of a file name holding a newline."""
     found = []
     for line in output.splitlines():
-        mtime, size, name = line.split(" ", 2)
+        parsed = _OLD_LOG.fullmatch(line)
+        if parsed is None:
+            raise unknown(f"cannot read find's line {line[:80]!r}")
+        mtime, size, name = parsed.groups()
         found.append(OldFile(name, int(size), (now - float(mtime)) / 86400))
     return sorted(found, key=lambda f: -f.age_days)

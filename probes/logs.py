@@ -17,6 +17,7 @@ without zone is the host's local time (`date +%z`); syslog's year is the current
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -299,31 +300,44 @@ class LogCount:
         return [f for f in self.files if f.read]
 
 
+_COUNT = re.compile(r"[0-9]{1,18}")  # as awk prints a count (str.isdigit() also takes `²`, int() does not)
+
+
 def parse_count(output: str) -> LogCount:
-    """The awk program's output (see AWK_PROGRAM's END block and the \\036 file markers)."""
+    """The awk program's output (see AWK_PROGRAM's END block and the \\036 file markers).
+
+    Not `complete` when the END block's lines are missing or garbled, or when no marker named
+    the journal, the files read, or that there were none (the listing of the files failed)."""
     found = LogCount()
     numbers = {"count": "count", "total": "total", "untimed": "untimed", "timed": "timed"}
+    garbled, named = False, False
     for line in output.splitlines():
         word, _, rest = line.partition(" ")
-        if word in numbers and rest.strip().lstrip("-").isdigit():
-            setattr(found, numbers[word], int(rest))
+        if word in numbers and _COUNT.fullmatch(rest.strip().removeprefix("-")):
+            setattr(found, numbers[word], int(rest.strip()))
             found.complete = found.complete or word == "count"
         elif word == "max":
-            found.max_value = float(rest or 0)
+            try:
+                found.max_value = float(rest or 0)
+            except ValueError:
+                garbled = True
         elif word in ("kind", "path"):
             n, _, text = rest.partition(" ")
-            if n.isdigit():
+            if _COUNT.fullmatch(n):
                 (found.kinds if word == "kind" else found.paths).append((int(n), text))
         elif word == "sample":
             found.samples.append(rest)
         elif word in ("file", "skip"):
             parts = rest.split(" ", 2)
-            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            if len(parts) == 3 and _COUNT.fullmatch(parts[0]) and _COUNT.fullmatch(parts[1]):
                 found.files.append(LogFile(parts[2], int(parts[0]), int(parts[1]), word == "file"))
+                named = True
         elif word == "journal":
             found.journal_last = rest.strip() or None
+            named = True
         elif word == "nofiles":
-            found.no_files = True
+            found.no_files = named = True
+    found.complete = found.complete and named and not garbled and not math.isnan(found.max_value)
     return found
 
 

@@ -176,7 +176,8 @@ class TableSize:
 
 def largest_tables(conn: psycopg.Connection, limit: int = 10) -> list[TableSize]:
     rows = conn.execute(TABLE_SIZES_SQL, {"limit": limit, "candidates": max(limit, TABLE_SIZE_CANDIDATES)}).fetchall()
-    return [TableSize(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+    # A table dropped while the query ran has NULL sizes: it is gone, not sized.
+    return [TableSize(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows if None not in r[2:5]]
 
 
 # --- vacuum and dead tuples -----------------------------------------------------------------
@@ -433,7 +434,8 @@ def statistics_age(conn: psycopg.Connection) -> tuple[float, bool]:
 def unused_and_invalid_indexes(conn: psycopg.Connection) -> tuple[list[IndexUse], list[IndexUse]]:
     """Indexes never scanned that nothing requires (largest first), and INVALID indexes
     (a failed CREATE/REINDEX CONCURRENTLY leaves one behind, `_ccnew`)."""
-    rows = [IndexUse(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in conn.execute(UNUSED_INDEXES_SQL)]
+    found = conn.execute(UNUSED_INDEXES_SQL)
+    rows = [IndexUse(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in found if r[3] is not None]  # NULL: dropped
     return [r for r in rows if r.valid], [r for r in rows if not r.valid]
 
 
@@ -473,7 +475,9 @@ class ScanUse:
 
 def sequentially_scanned_tables(conn: psycopg.Connection, min_size: int, min_scans: int) -> list[ScanUse]:
     rows = conn.execute(SEQ_SCANS_SQL, {"min_size": min_size, "min_scans": min_scans}).fetchall()
-    return [ScanUse(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows]
+    return [
+        ScanUse(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows if r[2] is not None
+    ]
 
 
 # --- pg_stat_statements ---------------------------------------------------------------------

@@ -19,6 +19,19 @@ class QueryError(Exception):
     """Prometheus answered, but not with a usable result (error status, unexpected shape)."""
 
 
+BUILDINFO_PATH = "/api/v1/status/buildinfo"
+
+
+def buildinfo_problem(body: Any) -> str | None:
+    """What is wrong with an answer of /api/v1/status/buildinfo (None: it is Prometheus's)."""
+    if not isinstance(body, dict) or body.get("status") != "success":
+        return "not Prometheus's answer (no status success)"
+    data = body.get("data")
+    if not isinstance(data, dict) or not data.get("version"):
+        return "not Prometheus's answer (no version)"
+    return None
+
+
 @dataclass(frozen=True)
 class Sample:
     labels: dict[str, str]
@@ -33,8 +46,8 @@ def parse_value(text: Any) -> float:
     """A sample value as Prometheus writes it: "1.5", "NaN", "+Inf", "-Inf"."""
     try:
         return float(text)
-    except (TypeError, ValueError):
-        raise QueryError(f"sample value {text!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past float's range
+        raise QueryError(f"sample value {text!r:.80} is not a number") from None
 
 
 def parse_result(body: Any) -> list[Sample]:
@@ -44,12 +57,23 @@ def parse_result(body: Any) -> list[Sample]:
     if body.get("status") != "success":
         raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', 'status ' + str(body.get('status')))}")
     data = body.get("data") or {}
+    if not isinstance(data, dict):
+        raise QueryError(f"answer's data is not a JSON object: {str(data)[:80]!r}")
     kind, result = data.get("resultType"), data.get("result")
     if kind == "vector" and isinstance(result, list):
-        return [Sample(dict(item.get("metric", {})), parse_value(item["value"][1])) for item in result]
+        return [_sample(item) for item in result]
     if kind == "scalar" and isinstance(result, list) and len(result) == 2:
         return [Sample({}, parse_value(result[1]))]
-    raise QueryError(f"unexpected result type {kind!r} (an instant vector was expected)")
+    raise QueryError(f"unexpected result type {kind!r:.80} (an instant vector was expected)")
+
+
+def _sample(item: Any) -> Sample:
+    """One element of a vector: `{"metric": {labels}, "value": [time, "value"]}`."""
+    metric = item.get("metric", {}) if isinstance(item, dict) else None
+    value = item.get("value") if isinstance(item, dict) else None
+    if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
+        raise QueryError(f"unexpected sample in the vector: {str(item)[:80]!r}")
+    return Sample({str(k): str(v) for k, v in metric.items()}, parse_value(value[1]))
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,14 @@ class ScrapeTarget:
 
 def parse_targets(body: Any, job: str) -> list[ScrapeTarget]:
     """The active targets of `job` from a /api/v1/targets answer."""
-    if not isinstance(body, dict) or body.get("status") != "success":
+    data = (body.get("data") or {}) if isinstance(body, dict) else None
+    active = data.get("activeTargets", []) if isinstance(data, dict) else None
+    if (
+        not isinstance(body, dict)
+        or body.get("status") != "success"
+        or not isinstance(active, list)
+        or not all(isinstance(t, dict) and isinstance(t.get("labels", {}), dict) for t in active)
+    ):
         raise QueryError(f"unusable /api/v1/targets answer: {str(body)[:80]!r}")
     return [
         ScrapeTarget(
@@ -69,7 +100,7 @@ def parse_targets(body: Any, job: str) -> list[ScrapeTarget]:
             str(t.get("health", "unknown")),
             str(t.get("lastError", "")),
         )
-        for t in (body.get("data") or {}).get("activeTargets", [])
+        for t in active
         if t.get("labels", {}).get("job") == job
     ]
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis as redis_py
 from redis.backoff import NoBackoff
 from redis.client import NEVER_DECODE
 from redis.retry import Retry
+
+from sergas.status import unknown
 
 
 def ping_latency(client: redis_py.Redis) -> float:
@@ -37,26 +44,39 @@ class MemoryInfo:
 
 
 def memory_info(client: redis_py.Redis) -> MemoryInfo:
+    """INFO memory; unknown (CheckOutcome) when used_memory or used_memory_rss is not a number."""
     info = client.info("memory")
-    used, rss = int(info["used_memory"]), int(info["used_memory_rss"])
-    ratio = info.get("mem_fragmentation_ratio")
-    allocator = info.get("allocator_frag_ratio")
+    used, rss = _int(info, "used_memory", -1), _int(info, "used_memory_rss", -1)
+    if used < 0 or rss < 0:
+        found = f"{info.get('used_memory')!r:.30}, {info.get('used_memory_rss')!r:.30}"
+        raise unknown(f"INFO memory has no usable used_memory, used_memory_rss ({found})")
+    ratio = _float(info, "mem_fragmentation_ratio")
     return MemoryInfo(
         used=used,
         rss=rss,
-        maxmemory=int(info.get("maxmemory", 0)),
+        maxmemory=_int(info, "maxmemory"),
         policy=str(info.get("maxmemory_policy", "")),
-        fragmentation_ratio=float(ratio) if ratio is not None else (rss / used if used else 0.0),
-        allocator_ratio=float(allocator) if allocator is not None else None,
+        fragmentation_ratio=ratio if ratio is not None else (rss / used if used else 0.0),
+        allocator_ratio=_float(info, "allocator_frag_ratio"),
     )
 
 
 # --- INFO fields the Redis checks judge ------------------------------------------------------
 
+_INTEGER = re.compile(r"-?[0-9]{1,20}")  # INFO's numbers are 64-bit (str.isdigit() also takes `²`)
 
-def _int(info: dict[str, object], name: str, default: int = 0) -> int:
+
+def _int(info: Mapping[Any, object], name: str, default: int = 0) -> int:
     value = info.get(name, default)
-    return int(value) if isinstance(value, int | float | str) and str(value).lstrip("-").isdigit() else default
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    return int(text) if _INTEGER.fullmatch(text) else default
+
+
+def _float(info: Mapping[Any, object], name: str) -> float | None:
+    """A ratio of INFO (redis-py reads `1.20` as a float, `1` as an int); None unless a finite number."""
+    value = info.get(name)
+    number = value if isinstance(value, float) else float(_int(info, name, -1))
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def connect_redis(url: str, timeout: float, client_name: str = "sergas-checks") -> redis_py.Redis:
@@ -90,7 +110,7 @@ class ServerClock:
 
 
 def server_clock(client: redis_py.Redis) -> ServerClock:
-    uptime = int(client.info("server").get("uptime_in_seconds", 0))
+    uptime = _int(client.info("server"), "uptime_in_seconds")
     seconds, micros = client.time()
     return ServerClock(uptime, seconds + micros / 1e6 - uptime)
 
@@ -144,7 +164,7 @@ def clients(client: redis_py.Redis) -> Clients:
     info = client.info("clients")
     maxclients = _int(info, "maxclients", -1)
     if maxclients < 0:
-        maxclients = int(str(client.config_get("maxclients").get("maxclients", 0)))
+        maxclients = _int(client.config_get("maxclients"), "maxclients")
     stats = client.info("stats")
     return Clients(
         connected=_int(info, "connected_clients"),
@@ -275,9 +295,11 @@ def no_ttl_page_scripted(
 ) -> TtlPage:
     """The same page in one round trip: NO_TTL_PAGE_SCRIPT under `command` (EVAL_RO or EVAL)."""
     reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **RAW)  # type: ignore[no-untyped-call]
-    if not (isinstance(reply, list) and len(reply) == 3 and isinstance(reply[2], list)):
-        raise redis_py.DataError(f"unexpected reply of the TTL page script: {reply!r:.80}")
-    return TtlPage(int(reply[0]), int(reply[1]), list(reply[2]))
+    if isinstance(reply, list) and len(reply) == 3 and isinstance(reply[2], list):
+        with contextlib.suppress(TypeError, ValueError):  # int() of what is not a number
+            if all(isinstance(key, bytes) for key in reply[2]):
+                return TtlPage(int(reply[0]), int(reply[1]), list(reply[2]))
+    raise redis_py.DataError(f"unexpected reply of the TTL page script: {reply!r:.80}")
 
 
 def _script_refused(error: redis_py.ResponseError) -> bool:

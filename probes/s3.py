@@ -142,6 +142,8 @@ def list_objects(client: S3Client, location: S3Location) -> list[S3Object]:
                 found.append(S3Object(item["Key"], int(item["Size"]), item["LastModified"]))
     except (ClientError, BotoCoreError) as exc:
         raise S3Unavailable(describe_error(exc)) from None
+    except KeyError as exc:
+        raise S3Unavailable(f"listing of {location}: an object without {exc.args[0]}") from None
     return found
 
 
@@ -172,9 +174,11 @@ def head_object(client: S3Client, location: S3Location, name: str) -> ObjectHead
     except BotoCoreError as exc:
         raise S3Unavailable(describe_error(exc)) from None
     metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-    return ObjectHead(
-        int(head["ContentLength"]), head["LastModified"], metadata.get(SHA256_METADATA), head.get("ETag", "")
-    )
+    try:
+        size, last_modified = int(head["ContentLength"]), head["LastModified"]
+    except KeyError as exc:
+        raise S3Unavailable(f"HEAD {location.key(name)}: answer without {exc.args[0]}") from None
+    return ObjectHead(size, last_modified, metadata.get(SHA256_METADATA), head.get("ETag", ""))
 
 
 def lifecycle_rules(client: S3Client, location: S3Location) -> list[LifecycleRuleOutputTypeDef]:
