@@ -18,13 +18,14 @@ import json
 import re
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from filelock import FileLock
 
-from sergas.status import unknown
+from sergas.status import CheckOutcome, unknown
 
 T = TypeVar("T")
 
@@ -123,6 +124,17 @@ class Targets:
                 lock.release()
         self._clients[key] = client
         return client
+
+    def probe(self, targets: list[Target[Any]]) -> None:
+        """Reach every target at once: one attempt each, concurrently, within its own timeouts.
+        What answers is kept for the checks; what fails is remembered, so no check waits again.
+        An environment whose every component hangs costs one timeout, not their sum."""
+        if not targets:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(targets), 32), thread_name_prefix="probe") as pool:
+            for attempt in [pool.submit(self.client, target) for target in targets]:
+                with contextlib.suppress(CheckOutcome):
+                    attempt.result()
 
     def close(self) -> None:
         for client in self._clients.values():

@@ -44,7 +44,7 @@ def test_app_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
     assert run.message("app.service_running") == f"localhost: no process matching '{marker}' is running"
     assert run.status("app.health_endpoint") == "critical"
     message = run.message("app.health_endpoint")
-    assert re.search(r"cannot reach http://127\.0\.0\.1:\d+/health: connection refused", message), message
+    assert re.search(r"cannot connect to http://127\.0\.0\.1:\d+/health: connection refused", message), message
 
 
 def test_health_answers_500(run_checks: RunChecks, sandbox: Sandbox) -> None:

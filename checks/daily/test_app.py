@@ -10,12 +10,12 @@ from testinfra.host import Host
 
 from fixtures.environment import section
 from fixtures.hosts import run_bounded
-from fixtures.http import App
+from fixtures.http import App, app_of
 from fixtures.measure import CheckRun, check
 from probes.app import HEALTHY, HealthAnswer, fetch_health
 from probes.host import parse_ps, parse_systemctl_show, pgrep_pattern
 from sergas.config import AppConfig, Environment
-from sergas.status import Limit, unknown
+from sergas.status import CheckOutcome, Limit, critical, unknown
 from sergas.targets import short_reason
 from sergas.units import Unit
 
@@ -59,15 +59,17 @@ def test_service_running(host: Host, check: CheckRun, environment: Environment) 
         raise unknown(f"runtime {runtime!r} is not checked yet (process and systemd are)")
 
 
-def _health(app: App, check: CheckRun) -> HealthAnswer | None:
-    """The /health answer; None (with the finding recorded) when the app did not answer."""
+def _health(app: App, check: CheckRun, *, own_finding: bool) -> HealthAnswer:
+    """The /health answer. When the app does not answer (refused, or not within the command
+    timeout), that is the finding of the check asking about the app itself (`own_finding`:
+    critical); a check asking about something the answer would tell (Zoho) cannot say: unknown."""
+    ended = critical if own_finding else unknown
     try:
         answer = fetch_health(app.client, app.config.health_path)
     except httpx.TimeoutException as exc:
-        raise unknown(f"no answer from {app.config.health_path}: {short_reason(exc)}") from None
+        raise ended(f"no answer from {app.config.url}{app.config.health_path}: {short_reason(exc)}") from None
     except httpx.TransportError as exc:
-        check.critical(f"cannot reach {app.config.url}{app.config.health_path}: {short_reason(exc)}")
-        return None
+        raise ended(f"cannot reach {app.config.url}{app.config.health_path}: {short_reason(exc)}") from None
     check.attach(f"GET {answer.url} -> {answer.status_code}", answer.text[:4000])
     return answer
 
@@ -78,10 +80,12 @@ def _health(app: App, check: CheckRun) -> HealthAnswer | None:
     "/health answers 200 with valid JSON, healthy components, quickly",
     latency=Limit(1.0, 5.0, Unit.SECONDS),
 )
-def test_health_endpoint(app: App, check: CheckRun) -> None:
-    answer = _health(app, check)
-    if answer is None:
-        return
+def test_health_endpoint(app_config: AppConfig, check: CheckRun, request: pytest.FixtureRequest) -> None:
+    try:  # reaching the app is this check's own finding: critical here, unknown for the others
+        app = app_of(request.config, app_config)
+    except CheckOutcome as outcome:
+        raise critical(outcome.message) from None
+    answer = _health(app, check, own_finding=True)
     check.record("status_code", answer.status_code)
     check.measure("latency", answer.latency_s, label="response time")
     if answer.status_code != 200:
@@ -106,9 +110,7 @@ def test_health_endpoint(app: App, check: CheckRun) -> None:
 
 @check("app.zoho_connectivity", "The app reaches Zoho CRM (as its /health reports)")
 def test_zoho_connectivity(app: App, check: CheckRun) -> None:
-    answer = _health(app, check)
-    if answer is None:
-        return
+    answer = _health(app, check, own_finding=False)
     if answer.problem:
         raise unknown(f"cannot read Zoho state: {app.config.health_path} {answer.problem}")
     zoho = answer.component("zoho")
