@@ -99,7 +99,17 @@ class Archive:
                 out.write(record.model_dump_json() + "\n")
 
     def write_summary(self, summary: RunSummary) -> None:
-        self.summary.write_text(summary.to_json())
+        self.write(self.summary, summary.to_json().encode())
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write a file of the run atomically: a reader (the index, a later run) sees the whole
+        file or none of it, also when the disk fills up on the way."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def adopt(self, written: Path, name: str) -> None:
         """Copy a file written elsewhere (a user's --html path) into the archive as `name`."""
