@@ -33,7 +33,8 @@ CSS = (
     "h1{margin:16px 0 4px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}"
     "h3{margin:20px 0 8px}nav a{margin-right:12px}.muted{color:#888}"
     "table{border-collapse:collapse;margin:4px 0 12px}td,th{padding:3px 10px;text-align:left;vertical-align:middle}"
-    "td:not(:last-child){white-space:nowrap}th{background:#f0f0f0;font-weight:600}tr:nth-child(even) td{background:#fafafa}td.n{text-align:right}"
+    "td:not(:last-child){white-space:nowrap}th{background:#f0f0f0;font-weight:600}"
+    "tr:nth-child(even) td{background:#fafafa}td.n{text-align:right}"
     ".zero{color:#bbb}.bad{font-weight:600}"
     + "".join(f".{s}{{color:{c}}}" for s, c in COLOURS.items())
     + ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(580px,1fr));gap:12px}"
