@@ -73,6 +73,10 @@ class Archive:
         """nodeid -> (check id, title, markers), so a check whose worker crashed can still be named."""
         (self.state_dir / f"nodes-{worker}.json").write_text(json.dumps(checks))
 
+    def catalogued(self) -> set[str]:
+        """Every check selected to run, by node id (from each process's catalog)."""
+        return {nodeid for path in self.state_dir.glob("nodes-*.json") for nodeid in json.loads(path.read_text())}
+
     def crash_record(self, nodeid: str, reason: str) -> CheckRecord:
         """The record of a check whose xdist worker died while running it: unknown."""
         check_id, title, markers = "?", "", list[str]()

@@ -23,7 +23,8 @@ from sergas.units import Unit
 
 # 2: measurements gained `label`, `labels` and `context`, `name` became the threshold key,
 #    units became canonical (`bytes`, `/s`); records gained `section`, `evidence`.
-SCHEMA_VERSION: Literal[2] = 2
+# 3: the run gained `interrupted` and `not_run` (a version 2 summary still reads: they default).
+SCHEMA_VERSION: Literal[3] = 3
 MEASUREMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SECTIONS = ("daily", "weekly", "monthly")
 LabelValue = str | int | float
@@ -114,12 +115,16 @@ def section_of(markers: list[str] | set[str]) -> str:
 class RunSummary(Model):
     """`summary.json`: one run of one environment."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2, 3] = Field(
+        SCHEMA_VERSION, description="3 is written; 2 (without interrupted, not_run) is read"
+    )
     run_id: str
     environment: str
     started: dt.datetime
     finished: dt.datetime
     exit_status: int
+    interrupted: bool = Field(False, description="SIGINT or SIGTERM ended the run before every check ran")
+    not_run: list[str] = Field(default_factory=list, description="node ids of selected checks that did not run")
     counts: dict[Status, int]
     checks: list[CheckRecord]
 
@@ -133,6 +138,8 @@ class RunSummary(Model):
         finished: dt.datetime,
         exit_status: int,
         checks: list[CheckRecord],
+        interrupted: bool = False,
+        not_run: list[str] | None = None,
     ) -> RunSummary:
         return cls(
             run_id=run_id,
@@ -140,6 +147,8 @@ class RunSummary(Model):
             started=started,
             finished=finished,
             exit_status=exit_status,
+            interrupted=interrupted,
+            not_run=sorted(not_run or []),
             counts=status_counts(checks),
             checks=sorted(checks, key=lambda r: r.nodeid),
         )

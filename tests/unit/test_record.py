@@ -74,7 +74,8 @@ def test_summary_counts_every_status_and_orders_by_nodeid() -> None:
         Status.CRITICAL: 2,
     }
     assert [c.nodeid for c in run.checks] == sorted(c.nodeid for c in checks)
-    assert run.schema_version == SCHEMA_VERSION == 2
+    assert run.schema_version == SCHEMA_VERSION == 3
+    assert not run.interrupted and run.not_run == []
 
 
 def test_empty_summary_counts_zero() -> None:
@@ -84,7 +85,7 @@ def test_empty_summary_counts_zero() -> None:
 def test_summary_json_round_trips() -> None:
     run = summary(one_per_status())
     data = json.loads(run.to_json())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["counts"] == {"ok": 1, "skipped": 1, "waived": 1, "warning": 1, "unknown": 1, "critical": 1}
     assert data["started"] == "2024-05-01T06:00:00Z"
     assert RunSummary.model_validate(data) == run
@@ -110,8 +111,17 @@ def test_schema_file_is_current() -> None:
 def test_schema_names_its_version() -> None:
     schema = summary_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == "https://sergas.invalid/schema/summary-v2.json"
-    assert schema["properties"]["schema_version"]["const"] == 2
+    assert schema["$id"] == "https://sergas.invalid/schema/summary-v3.json"
+    assert schema["properties"]["schema_version"]["enum"] == [2, 3]
+
+
+def test_a_version_2_summary_still_reads() -> None:
+    """Archives written before `interrupted` and `not_run` keep their history."""
+    data = json.loads(summary(one_per_status()).to_json())
+    data["schema_version"] = 2
+    del data["interrupted"], data["not_run"]
+    old = RunSummary.model_validate(data)
+    assert old.schema_version == 2 and not old.interrupted and old.not_run == []
 
 
 def test_summary_refuses_another_schema_version() -> None:
