@@ -26,6 +26,8 @@ class Component:
     line: str  # its line in the demo environment, replaced by the failing server
     point: Callable[[int], str]  # the replacement, given the failing server's port
     own_finding: frozenset[str] = frozenset()  # checks for which no answer is the finding: critical
+    only: frozenset[str] = frozenset()  # when the file holds checks of other targets too: these
+    target: str | None = None  # ... on this target
 
 
 COMPONENTS = {
@@ -62,6 +64,20 @@ COMPONENTS = {
         lambda port: f'url = "redis://127.0.0.1:{port}/0"',
         frozenset({"redis.ping"}),
     ),
+    "s3": Component(
+        "backups/test_backups.py",
+        "backups.",
+        's3_endpoint = "${SANDBOX_S3_ENDPOINT}"',
+        lambda port: f's3_endpoint = "http://127.0.0.1:{port}"',
+        only=frozenset({"backups.offsite_copy", "backups.s3_retention"}),
+    ),
+    "ssh": Component(
+        "daily/test_host.py",
+        "host.",
+        'app = ["local://"]',
+        lambda port: f'app = ["ssh://root@127.0.0.1:{port}"]',
+        target="127.0.0.1",
+    ),
 }
 
 FAILURES: dict[str, Callable[[], AbstractContextManager[int]]] = {
@@ -87,7 +103,13 @@ def test_fault_matrix(run_checks: RunChecks, component: str, failure: str) -> No
         env = DEMO_ENV.replace(spec.line, spec.point(port)) + "\n" + TIMEOUTS
         run = run_checks(spec.checks, env=env)
     records = [c for c in run.summary["checks"] if c["id"].startswith(spec.prefix) and c["status"] != "skipped"]
-    judged = [c for c in records if c["id"] != "app.service_running"]  # the process, not the URL
+    judged = [
+        c
+        for c in records
+        if c["id"] != "app.service_running"  # the process, not the URL
+        and (not spec.only or c["id"] in spec.only)
+        and (spec.target is None or c["target"] == spec.target)
+    ]
     assert judged, run.output
     observed = {c["id"]: c["status"] for c in judged}
     print(f"{component} x {failure}: {observed}")

@@ -3,6 +3,7 @@ parallel; a host that stops answering costs its connect timeout once and its che
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,9 +52,11 @@ def test_unreachable_host_is_unknown_once(run_checks: RunChecks, ns_hosts: Names
     assert {r["status"] for r in records} == {"unknown"}, records
     messages = {r["message"] for r in records}
     assert len(messages) == 1 and messages.pop().startswith(f"cannot connect to ssh://root@{down.address}: ")
-    first, second = sorted(r["duration_s"] for r in records)[::-1]
-    assert first >= 2.5, "the first check waited out the ssh connect timeout"
-    assert second < first / 3, "the second check did not wait again"
+    # The host is reached once, with every other target, when collection ends (fixtures/probing.py).
+    summary = run.summary
+    waited = dt.datetime.fromisoformat(summary["finished"]) - dt.datetime.fromisoformat(summary["started"])
+    assert waited.total_seconds() >= 2.5, "the run waited out the ssh connect timeout"
+    assert all(r["duration_s"] < 1 for r in records), "no check waited again"
     up = [c for c in run.summary["checks"] if c["target"] == ns_hosts.hosts[0].address]
     assert {r["status"] for r in up} == {"ok"}, "the other host is checked as usual"
     assert run.result.ret != 0
