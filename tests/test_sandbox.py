@@ -42,6 +42,8 @@ ENV_VARS = {
     "SANDBOX_S3_ENDPOINT",
     "SANDBOX_S3_ACCESS_KEY_ID",
     "SANDBOX_S3_SECRET_ACCESS_KEY",
+    "SANDBOX_TLS_PORT",
+    "SANDBOX_TLS_CA",
 }
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) sergas(\.\w+)* \S"
