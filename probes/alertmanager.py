@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,20 +102,51 @@ def _ids(status: dict[str, Any], key: str) -> list[str]:
     return ids
 
 
-def silence_for(alert: Alert, *, now: dt.datetime, hours: float = 2, created_by: str = "on-call") -> dict[str, Any]:
-    """The body of `POST /api/v2/silences` that acknowledges `alert` for `hours`."""
+def silence_for(
+    alert: Alert,
+    *,
+    now: dt.datetime,
+    seconds: float = 2 * 3600,
+    created_by: str = "on-call",
+    comment: str = "acknowledged: <ticket or reason>",
+    exact: bool = False,
+) -> dict[str, Any]:
+    """The body of `POST /api/v2/silences` that acknowledges `alert` for `seconds`: matching every
+    label but the severity, or, `exact`, every label (that alert and no other)."""
     matchers = [
         {"name": k, "value": v, "isRegex": False, "isEqual": True}
         for k, v in sorted(alert.labels.items())
-        if k not in _NOT_MATCHED
+        if exact or k not in _NOT_MATCHED
     ]
     return {
         "matchers": matchers,
         "startsAt": _utc(now),
-        "endsAt": _utc(now + dt.timedelta(hours=hours)),
+        "endsAt": _utc(now + dt.timedelta(seconds=seconds)),
         "createdBy": created_by,
-        "comment": "acknowledged: <ticket or reason>",
+        "comment": comment,
     }
+
+
+def silences_muting(body: Any, labels: dict[str, str]) -> list[str]:
+    """The ids of the active silences in a `GET /api/v2/silences` answer that mute an alert with
+    `labels` (every matcher matches; a missing label is ""); ValueError on an unusable answer."""
+    if not isinstance(body, list):
+        raise ValueError(f"expected a JSON list of silences, got {type(body).__name__}")
+    return [
+        str(silence.get("id"))
+        for silence in body
+        if (silence.get("status") or {}).get("state") == "active"
+        and all(_matches(m, labels) for m in silence.get("matchers") or [])
+    ]
+
+
+def _matches(matcher: dict[str, Any], labels: dict[str, str]) -> bool:
+    value, written = labels.get(str(matcher.get("name")), ""), str(matcher.get("value", ""))
+    try:
+        found = re.fullmatch(written, value) is not None if matcher.get("isRegex") else value == written
+    except re.error:
+        return False
+    return bool(found == matcher.get("isEqual", True))
 
 
 def _utc(moment: dt.datetime) -> str:

@@ -89,9 +89,12 @@ class AlertmanagerFaults:
     @contextmanager
     def alert_firing(self, name: str, severity: str = "critical", **labels: str) -> Iterator[dict[str, str]]:
         """An alert POSTed to Alertmanager (exactly what the manual's 'acknowledge' snippet does);
-        resolved on exit by POSTing it again with endsAt in the past. Yields its labels."""
+        resolved on exit by POSTing it again with endsAt in the past. Yields its labels.
+        `severity=""`: an alert without a severity label."""
         url = self.alertmanager_url
         alert_labels = {"alertname": name, "severity": severity, "instance": "sandbox", **labels}
+        if not severity:
+            del alert_labels["severity"]
         now = datetime.now(UTC)
         _post_json(f"{url}/api/v2/alerts", [_alert(alert_labels, now, now + timedelta(hours=1))])
         try:

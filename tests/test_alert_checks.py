@@ -17,7 +17,7 @@ from sandbox import Sandbox
 from sandbox.processes import NO_PROXY
 from tests.conftest import RunChecks
 
-ALERT_IDS = {"alerts.alertmanager_healthy", "alerts.critical_firing", "alerts.warnings_firing"}
+ALERT_IDS = {"alerts.alertmanager_healthy", "alerts.critical_firing", "alerts.warnings_firing", "alerts.other_firing"}
 
 
 def wait_for_alerts(sandbox: Sandbox, ready: Callable[[list[dict[str, Any]]], bool], timeout: float = 15) -> None:
@@ -45,6 +45,7 @@ def test_healthy_sandbox_alerts_all_ok(run_checks: RunChecks) -> None:
     statuses = {c["id"]: c["status"] for c in run.summary["checks"]}
     assert statuses == dict.fromkeys(ALERT_IDS, "ok"), statuses
     assert run.message("alerts.critical_firing").endswith(": no active critical alert")
+    assert run.message("alerts.other_firing").endswith(": no active other-severity alert")
 
 
 def test_critical_alert_firing_then_silenced(run_checks: RunChecks, sandbox: Sandbox) -> None:
@@ -103,3 +104,30 @@ def test_alertmanager_stopped(run_checks: RunChecks, sandbox: Sandbox) -> None:
     assert run.status("alerts.critical_firing") == "unknown"
     assert run.status("alerts.warnings_firing") == "unknown"
     assert run.message("alerts.critical_firing") == f"cannot connect to alertmanager {url}: connection refused"
+
+
+def test_other_severities_firing(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """An alert of a severity neither critical nor warning, or of none, is judged, not ignored;
+    a silenced one and the suite's own are not counted."""
+    faults = sandbox.faults
+    with (
+        faults.alert_firing("SandboxCertificateNotice", "info", host="web1"),
+        faults.alert_firing("SandboxNoSeverity", ""),
+        faults.alert_firing("SandboxQuietNotice", "info") as quiet,
+        faults.alert_silenced(quiet),
+        faults.alert_firing("SergasCheckFailed", "info", source="sergas-checks"),
+        faults.alert_firing("SandboxCritical", "critical"),  # alerts.critical_firing's, not this check's
+    ):
+        wait_for_alerts(sandbox, lambda alerts: state_of(alerts, "SandboxQuietNotice", "info") == "suppressed")
+        run = run_checks("alerts/test_alertmanager.py::test_other_firing")
+
+    assert run.status("alerts.other_firing") == "warning", run.output
+    message = run.message("alerts.other_firing")
+    assert re.search(r": 2 other-severity alert\(s\) firing: ", message), message  # in Alertmanager's order
+    notice = (
+        r'SandboxCertificateNotice\{host="web1", instance="sandbox"\} since \S+ \S+ \([0-9.a-z]+\) \[severity info\]'
+    )
+    assert re.search(notice, message), message
+    assert re.search(r'SandboxNoSeverity\{instance="sandbox"\} since \S+ \S+ \([0-9.a-z]+\) \[severity none\]', message)
+    assert '(1 silenced or inhibited, 1 of this suite\'s own (source="sergas-checks"), not counted);' in message
+    assert "SandboxCritical" not in message

@@ -20,8 +20,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from fixtures.alertmanager import Alertmanager, alertmanager_client
+from actions.alertmanager import SilenceAlert
+from fixtures.alertmanager import Alertmanager, alertmanager_client, silence_duration
+from fixtures.archive import archive_of
 from fixtures.measure import CheckRun, check
+from fixtures.remediation import Remediation
 from probes.alertmanager import ACKNOWLEDGE_NOTE, ACTIVE, Alert, acknowledge_howto
 from sergas.config import AlertmanagerConfig
 from sergas.notify import SOURCE, SOURCE_LABEL
@@ -29,6 +32,8 @@ from sergas.status import CheckOutcome
 from sergas.targets import short_reason
 
 pytestmark = [pytest.mark.daily, pytest.mark.gate, pytest.mark.alertmanager]
+
+KNOWN_SEVERITIES = ("critical", "warning")  # judged by their own checks; any other by alerts.other_firing
 
 
 @check("alerts.alertmanager_healthy", "Alertmanager is healthy and ready (/-/healthy, /-/ready)")
@@ -65,38 +70,88 @@ def test_alertmanager_healthy(
         check.ok("healthy and ready")
 
 
-def _firing(alertmanager: Alertmanager, severity: str) -> tuple[list[Alert], list[Alert], list[Alert]]:
-    """(firing alerts of `severity`, suppressed ones, the suite's own), from one list: the last two
+def _firing(alertmanager: Alertmanager, kind: Callable[[Alert], bool]) -> tuple[list[Alert], list[Alert], list[Alert]]:
+    """(firing alerts of that `kind`, suppressed ones, the suite's own), from one list: the last two
     are not counted, only named in the message."""
-    alerts = [a for a in alertmanager.alerts(**ACTIVE) if a.severity == severity]
+    alerts = [a for a in alertmanager.alerts(**ACTIVE) if kind(a)]
     site = [a for a in alerts if not a.own]
     return [a for a in site if a.firing], [a for a in site if not a.firing], [a for a in alerts if a.own]
 
 
-def _report(check: CheckRun, alertmanager: Alertmanager, severity: str, finding: Callable[[str], None]) -> None:
+def _report(
+    check: CheckRun,
+    alertmanager: Alertmanager,
+    severity: str,
+    finding: Callable[[str], None],
+    *,
+    kind: Callable[[Alert], bool] | None = None,
+    offer: Callable[[list[Alert]], None] | None = None,
+) -> None:
+    """Judge the alerts of `severity` (or of `kind`, named `severity` in the message), offering
+    `offer` the firing ones."""
     now = dt.datetime.now(dt.UTC)
-    firing, suppressed, own = _firing(alertmanager, severity)
-    check.record(f"{severity}_firing", len(firing))
-    check.record(f"{severity}_suppressed", len(suppressed))
-    check.record(f"{severity}_own", len(own))
+    firing, suppressed, own = _firing(alertmanager, kind or (lambda a: a.severity == severity))
+    key = severity.replace("-", "_")  # other-severity_firing is no measurement name
+    check.record(f"{key}_firing", len(firing))
+    check.record(f"{key}_suppressed", len(suppressed))
+    check.record(f"{key}_own", len(own))
     uncounted = [f"{len(suppressed)} silenced or inhibited"] if suppressed else []
     uncounted += [f'{len(own)} of this suite\'s own ({SOURCE_LABEL}="{SOURCE}")'] if own else []
     quiet = f" ({', '.join(uncounted)}, not counted)" if uncounted else ""
     if not firing:
         check.ok(f"no active {severity} alert{quiet}")
         return
-    listed = "; ".join(a.describe(now) for a in firing[:5]) + (
-        f"; and {len(firing) - 5} more" if len(firing) > 5 else ""
+    shown = (
+        (lambda a: a.describe(now))
+        if kind is None
+        else (lambda a: f"{a.describe(now)} [severity {a.severity or 'none'}]")
     )
+    listed = "; ".join(shown(a) for a in firing[:5]) + (f"; and {len(firing) - 5} more" if len(firing) > 5 else "")
     check.attach("How to acknowledge", acknowledge_howto(alertmanager.config.url, firing, now))
     finding(f"{len(firing)} {severity} alert(s) firing: {listed}{quiet}; {ACKNOWLEDGE_NOTE}")
+    if offer is not None:
+        offer(firing)
 
 
-@check("alerts.critical_firing", "No critical alert fires unacknowledged (silenced and inhibited do not count)")
-def test_critical_firing(alertmanager: Alertmanager, check: CheckRun) -> None:
-    _report(check, alertmanager, "critical", check.critical)
+def _silence(
+    alertmanager: Alertmanager, remediation: Remediation, request: pytest.FixtureRequest
+) -> Callable[[list[Alert]], None]:
+    """Offer silence_alert (--remediate=silence_alert) for the firing alerts."""
+
+    def offer(firing: list[Alert]) -> None:
+        archive = archive_of(request.config)
+        check_id = remediation.run.spec.id
+        run = archive.run_id if archive is not None else "-"
+        comment = f"acknowledged by {SOURCE} ({check_id}, run {run}, --remediate=silence_alert)"
+        seconds = silence_duration(request.config)
+        timeout = remediation.run.env.command_timeout
+        remediation.offer(
+            SilenceAlert(url=alertmanager.config.url, alerts=firing, seconds=seconds, comment=comment, timeout=timeout)
+        )
+
+    return offer
 
 
-@check("alerts.warnings_firing", "No warning-level alert fires unacknowledged")
-def test_warnings_firing(alertmanager: Alertmanager, check: CheckRun) -> None:
-    _report(check, alertmanager, "warning", check.warning)
+@check(
+    "alerts.critical_firing",
+    "No critical alert fires unacknowledged (silenced and inhibited do not count)",
+    offers=(SilenceAlert,),
+)
+def test_critical_firing(
+    alertmanager: Alertmanager, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+) -> None:
+    _report(check, alertmanager, "critical", check.critical, offer=_silence(alertmanager, remediation, request))
+
+
+@check("alerts.warnings_firing", "No warning-level alert fires unacknowledged", offers=(SilenceAlert,))
+def test_warnings_firing(
+    alertmanager: Alertmanager, check: CheckRun, remediation: Remediation, request: pytest.FixtureRequest
+) -> None:
+    _report(check, alertmanager, "warning", check.warning, offer=_silence(alertmanager, remediation, request))
+
+
+@check("alerts.other_firing", "No alert of another severity (info, none, ...) fires unacknowledged")
+def test_other_firing(alertmanager: Alertmanager, check: CheckRun) -> None:
+    # Severity is only a label convention: an alert without one, or with the site's own word for
+    # it, is still firing and judged (warning), not ignored.
+    _report(check, alertmanager, "other-severity", check.warning, kind=lambda a: a.severity not in KNOWN_SEVERITIES)
