@@ -1,13 +1,14 @@
-"""PostgreSQL remediations: VACUUM (ANALYZE) tables, cancel runaway statements.
+"""PostgreSQL remediations: VACUUM (ANALYZE) tables, cancel runaway statements, rebuild invalid indexes.
 
-Each works on its own autocommit session (VACUUM cannot run in a transaction block), holds a
-session advisory lock named for the environment and action while it works, and re-verifies
-every object under the lock.
+Each works on its own autocommit session (VACUUM and the CONCURRENTLY commands cannot run in a
+transaction block), holds a session advisory lock named for the environment and action while it
+works, and re-verifies every object under the lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,3 +140,66 @@ class CancelLongQueries(Action):
                 return True
             time.sleep(0.05)
         return False
+
+
+# A failed REINDEX CONCURRENTLY leaves `<index>_ccnew` (the new copy, invalid), or `_ccold` past
+# the swap; a number follows when the name was taken.
+LEFTOVER = re.compile(r"^(?P<base>.+)_cc(?:new|old)\d*$")
+INVALID_SQL = "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)"
+
+
+class ReindexConcurrently(Action):
+    id = "reindex_concurrently"
+    description = "REINDEX INDEX CONCURRENTLY each invalid index, dropping a failed rebuild's leftover first"
+    risk = Risk.DISRUPTIVE  # a rebuild writes the whole index and waits out every transaction on its table
+
+    def __init__(self, *, dsn: str, indexes: list[str]):
+        self.dsn = dsn
+        self.indexes = indexes  # schema.index, each invalid when the check measured
+
+    def _steps(self) -> list[tuple[str, str]]:
+        """(verb, index): leftovers dropped first, then every other index rebuilt."""
+        leftovers = [("DROP INDEX CONCURRENTLY", i) for i in self.indexes if LEFTOVER.match(i)]
+        return leftovers + [("REINDEX INDEX CONCURRENTLY", i) for i in self.indexes if not LEFTOVER.match(i)]
+
+    def plan(self) -> list[str]:
+        return [f"{verb} {index} on {self.target}" for verb, index in self._steps()]
+
+    def apply(self) -> Outcome:
+        outcome = Outcome()
+        with session(self.dsn, self.lock_name) as conn:
+            for verb, index in self._steps():
+                if not _is_invalid(conn, index):
+                    outcome.skipped.append(f"{index}: valid, or gone, since the check measured")
+                    continue
+                name = sql.Identifier(*split_table(index))
+                if verb.startswith("DROP"):
+                    # Expendable only as a leftover: its index must exist beside it.
+                    base = LEFTOVER.match(index)
+                    if base is None or _regclass(conn, base["base"]) is None:
+                        outcome.skipped.append(f"{index}: no index {base and base['base']}, not a leftover: kept")
+                        continue
+                    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(name))
+                    outcome.done.append(f"DROP INDEX CONCURRENTLY {index} on {self.target}")
+                    continue
+                leftover = f"{index}_ccnew"
+                if _is_invalid(conn, leftover):
+                    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(*split_table(leftover))))
+                    outcome.done.append(f"DROP INDEX CONCURRENTLY {leftover} on {self.target}")
+                try:
+                    conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(name))
+                except psycopg.Error as exc:  # e.g. duplicates still there: the rebuild leaves its _ccnew
+                    outcome.error = f"REINDEX INDEX CONCURRENTLY {index}: {str(exc).strip().splitlines()[0]}"
+                    return outcome
+                outcome.done.append(f"REINDEX INDEX CONCURRENTLY {index} on {self.target}")
+        return outcome
+
+
+def _regclass(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT to_regclass(%s)::text", (name,)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _is_invalid(conn: psycopg.Connection, index: str) -> bool:
+    row = conn.execute(INVALID_SQL, (index,)).fetchone()
+    return row is not None and bool(row[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import cast
 
@@ -585,3 +586,95 @@ def server_now(conn: psycopg.Connection) -> dt.datetime:
     row = conn.execute("SELECT now()").fetchone()
     assert row is not None
     return cast(dt.datetime, row[0])
+
+
+# --- WAL archiving --------------------------------------------------------------------------
+# pg_settings, not current_setting(): a setting the role may not read is NULL there, not an
+# error. archive_library is PostgreSQL 15+ (NULL before). pg_stat_archiver needs no privilege.
+# The age counts from the last archived WAL, or from when the counters began (stats_reset,
+# else the server start) when none was archived since: a lower bound, as for vacuum ages.
+ARCHIVING_SQL = """
+SELECT (SELECT setting FROM pg_settings WHERE name = 'archive_mode'),
+       (SELECT setting FROM pg_settings WHERE name = 'archive_command'),
+       (SELECT setting FROM pg_settings WHERE name = 'archive_library'),
+       (SELECT setting::int FROM pg_settings WHERE name = 'archive_timeout'),
+       a.archived_count, a.last_archived_wal, a.last_archived_time,
+       a.failed_count, a.last_failed_wal, a.last_failed_time,
+       coalesce(a.stats_reset, pg_postmaster_start_time()),
+       EXTRACT(epoch FROM now() - coalesce(a.last_archived_time, a.stats_reset, pg_postmaster_start_time()))::float8
+FROM pg_stat_archiver a
+"""
+
+# The .ready files of pg_wal/archive_status: segments finished but not archived yet (what
+# check_postgres' archive_ready counts). PostgreSQL 12+; pg_monitor (or a GRANT EXECUTE).
+READY_PRIVILEGE_SQL = """
+SELECT to_regprocedure('pg_ls_archive_statusdir()') IS NOT NULL
+       AND has_function_privilege('pg_ls_archive_statusdir()', 'EXECUTE')
+"""
+READY_FILES_SQL = "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"
+
+# Commands that succeed without keeping anything: the WAL is recycled, recovery has nothing.
+NO_OP_ARCHIVE_COMMAND = re.compile(r"^\s*(?:(?:/usr)?/bin/)?(?:true|:)\s*(?:;\s*)?$|^\s*exit\s+0\s*;?\s*$")
+
+
+@dataclass(frozen=True)
+class Archiving:
+    """How WAL is archived (settings; None: not readable by this role) and how it went (pg_stat_archiver)."""
+
+    mode: str
+    command: str | None
+    library: str | None
+    timeout_s: int
+    archived_count: int
+    last_archived_wal: str | None
+    last_archived_time: dt.datetime | None
+    failed_count: int
+    last_failed_wal: str | None
+    last_failed_time: dt.datetime | None
+    counting_since: dt.datetime
+    age: float  # seconds since the last archived WAL (or since counting_since when none)
+    ready_files: int | None  # None: pg_ls_archive_statusdir() not allowed to this role
+
+    @property
+    def archiver(self) -> str:
+        """What archives: `archive_library x`, `archive_command 'y'`, or "" when neither is set."""
+        if self.library:
+            return f"archive_library {self.library}"
+        return f"archive_command {self.command!r}" if self.command else ""
+
+    @property
+    def is_no_op(self) -> bool:
+        """archive_command succeeds without copying anything (`/bin/true`, `:`, `exit 0`)."""
+        return not self.library and bool(self.command) and bool(NO_OP_ARCHIVE_COMMAND.match(self.command or ""))
+
+    @property
+    def is_failing(self) -> bool:
+        """The last attempt failed: a failure after the last success (pg_stat_archiver)."""
+        if self.last_failed_time is None:
+            return False
+        return self.last_archived_time is None or self.last_failed_time > self.last_archived_time
+
+
+def wal_archiving(conn: psycopg.Connection) -> Archiving:
+    row = conn.execute(ARCHIVING_SQL).fetchone()
+    assert row is not None
+    allowed = conn.execute(READY_PRIVILEGE_SQL).fetchone()
+    ready: int | None = None
+    if allowed is not None and allowed[0]:
+        counted = conn.execute(READY_FILES_SQL).fetchone()
+        ready = int(counted[0]) if counted else 0
+    return Archiving(
+        mode=row[0] or "off",
+        command=row[1],
+        library=row[2],
+        timeout_s=int(row[3] or 0),
+        archived_count=int(row[4]),
+        last_archived_wal=row[5],
+        last_archived_time=row[6],
+        failed_count=int(row[7]),
+        last_failed_wal=row[8],
+        last_failed_time=row[9],
+        counting_since=row[10],
+        age=float(row[11]),
+        ready_files=ready,
+    )

@@ -37,6 +37,7 @@ POSTGRES_IDS = {
     "postgres.slow_statements",
     "postgres.txid_wraparound",
     "postgres.migrations_current",
+    "postgres.wal_archiving",
 }
 
 

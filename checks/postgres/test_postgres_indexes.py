@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from actions.postgres import ReindexConcurrently
 from fixtures.measure import CheckRun, check
+from fixtures.remediation import Remediation
 from probes.postgres import sequentially_scanned_tables, statistics_age, unused_and_invalid_indexes
 from sergas.config import Environment
 from sergas.status import Limit
@@ -22,8 +24,11 @@ MIN_SEQ_SCANS = 10
     "Indexes never scanned since statistics began (not primary, unique or constraint-backing); invalid indexes",
     unused=Limit(1, None),
     invalid=Limit(1, None),
+    offers=(ReindexConcurrently,),
 )
-def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, environment: Environment) -> None:
+def test_unused_indexes(
+    postgres: psycopg.Connection, check: CheckRun, remediation: Remediation, environment: Environment
+) -> None:
     assert environment.postgres is not None  # the postgres fixture skipped otherwise
     min_age = environment.postgres.unused_index_min_stats_age
     age, since_start = statistics_age(postgres)
@@ -43,6 +48,7 @@ def test_unused_indexes(postgres: psycopg.Connection, check: CheckRun, environme
                 f"{i.name:<56} on {i.schema}.{i.table:<40} {format_quantity(i.size, Unit.BYTES)}" for i in invalid
             ),
         )
+        remediation.offer(ReindexConcurrently(dsn=environment.postgres.dsn, indexes=[i.name for i in invalid]))
     if age < min_age:
         check.ok(
             f"statistics began {format_quantity(age, Unit.SECONDS)} ago ({began}), less than "
