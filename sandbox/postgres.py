@@ -4,6 +4,7 @@ and its fault states (`PostgresFaults`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ APP_DATABASE = "sergas"
 SUPERUSER = "postgres"
 MAX_CONNECTIONS = 20
 SUPERUSER_RESERVED_CONNECTIONS = 3
+WAL_ARCHIVE_FAULT_TAG = "sandbox-fault-wal-archive"
 
 
 def postgres_bin_dir() -> Path:
@@ -131,6 +133,7 @@ class PostgresCluster(ChildServer):
                 "--auth-host=scram-sha-256",
                 "--no-sync",
                 "--no-instructions",
+                "--wal-segsize=1",  # 1 MiB segments: a WAL switch archives 1 MiB, not 16
             ],
             cwd=self.root,
             user=self.os_user,
@@ -143,6 +146,22 @@ class PostgresCluster(ChildServer):
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
+        self._configure_archiving()
+
+    @property
+    def wal_archive(self) -> Path:
+        """Where archive_command copies each finished WAL segment (point-in-time recovery)."""
+        return self.root / "wal_archive"
+
+    def _configure_archiving(self) -> None:
+        """archive_command in postgresql.conf, not on the command line: a `-c` setting would
+        override the ALTER SYSTEM of the wal_archive_failing fault. archive_mode (restart only)
+        is on the command line."""
+        self.wal_archive.mkdir(mode=0o700, exist_ok=True)
+        if self.os_user is not None:
+            shutil.chown(self.wal_archive, self.os_user, self.os_user)
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(f"archive_command = 'test ! -f {self.wal_archive}/%f && cp %p {self.wal_archive}/%f'\n")
 
     def _postgres_argv(self) -> list[str]:
         settings = {
@@ -155,6 +174,8 @@ class PostgresCluster(ChildServer):
             "logging_collector": "off",
             "log_min_duration_statement": "1000",
             "log_line_prefix": "%m [%p] ",
+            "archive_mode": "on",
+            "archive_timeout": "300",  # an idle server still archives what it wrote within 5 minutes
         }
         argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)]
         for name, value in settings.items():
@@ -186,10 +207,18 @@ class PostgresCluster(ChildServer):
             )
         with psycopg.connect(self.superuser_dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
+            # The .ready files postgres.wal_archiving counts (pg_monitor has it; the app role only this).
+            conn.execute(
+                sql.SQL("GRANT EXECUTE ON FUNCTION pg_ls_archive_statusdir() TO {}").format(sql.Identifier(APP_USER))
+            )
             with conn.transaction():
                 conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_USER)))
                 conn.execute(SCHEMA_SQL.read_text())  # a trusted file
             conn.execute("VACUUM ANALYZE")
+            # The schema's WAL archived at once: a point-in-time recovery starts from the sandbox's birth.
+            conn.execute("SELECT pg_switch_wal()")
+            query = "SELECT archived_count > 0 FROM pg_stat_archiver"
+            wait_until(lambda: bool(conn.execute(query).fetchone() == (True,)), 15, "the first WAL to be archived")
 
 
 class PostgresFaults:
@@ -449,3 +478,77 @@ class PostgresFaults:
                     conn.execute("DELETE FROM alembic_version")
                     for (version,) in rows:
                         conn.execute("INSERT INTO alembic_version VALUES (%s)", (version,))
+
+    @contextmanager
+    def admins_disabled(self, *emails: str) -> Iterator[list[str]]:
+        """The admin accounts `emails` disabled (none named: every admin, so no enabled admin is
+        left); enabled again on exit. Yields the addresses disabled."""
+        with psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5) as conn:
+            wanted = [e.lower() for e in emails]
+            rows = conn.execute(
+                "UPDATE users SET disabled = true WHERE role = 'admin' AND NOT disabled"
+                " AND (cardinality(%s::text[]) = 0 OR lower(email) = ANY(%s)) RETURNING id, email",
+                (wanted, wanted),
+            ).fetchall()
+            try:
+                yield [email for _, email in rows]
+            finally:
+                conn.execute("UPDATE users SET disabled = false WHERE id = ANY(%s)", ([i for i, _ in rows],))
+
+    @contextmanager
+    def wal_archive_failing(self, timeout: float = 30) -> Iterator[str]:
+        """archive_command set to a failing command (ALTER SYSTEM, reload), a write and a WAL
+        switch, until pg_stat_archiver shows that segment failed; yields its name. On exit:
+        ALTER SYSTEM RESET, reload, and the archiver's next success is awaited; its failure
+        lines are removed from the server log."""
+        failing = f"/bin/false {WAL_ARCHIVE_FAULT_TAG}"
+        with self._admin_session() as admin:
+
+            def failed(wal: str) -> bool:
+                row = admin.execute(
+                    "SELECT last_failed_wal FROM pg_stat_archiver"
+                    " WHERE last_failed_time > coalesce(last_archived_time, '-infinity')"
+                ).fetchone()
+                return row is not None and row[0] == wal
+
+            try:
+                admin.execute(sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(failing)))
+                admin.execute("SELECT pg_reload_conf()")
+                query = "SELECT current_setting('archive_command')"
+                wait_until(lambda: admin.execute(query).fetchone() == (failing,), 10, "the failing archive_command")
+                wal = ""
+                deadline = time.monotonic() + timeout
+                while not wal or not failed(wal):
+                    # The archiver rereads its configuration when it wakes: switch again until it fails.
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"pg_stat_archiver shows no failure of {wal} after {timeout} s")
+                    admin.execute("SELECT txid_current()")  # some WAL, so the switch has a segment to finish
+                    row = admin.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+                    wal = str(row[0]) if row else ""
+                    with contextlib.suppress(RuntimeError):
+                        wait_until(functools.partial(failed, wal), 3, f"{wal} to fail archiving")
+                yield wal
+            finally:
+                admin.execute("ALTER SYSTEM RESET archive_command")
+                admin.execute("SELECT pg_reload_conf()")
+                recovered = "SELECT last_archived_time >= coalesce(last_failed_time, '-infinity') FROM pg_stat_archiver"
+                wait_until(lambda: admin.execute(recovered).fetchone() == (True,), 90, "WAL archiving to succeed again")
+                for text in (WAL_ARCHIVE_FAULT_TAG, "archive command failed", "failed too many times"):
+                    logs.remove_matching(self.postgres_log, text)
+
+    @contextmanager
+    def invalid_index(self, rows: int = 2000) -> Iterator[str]:
+        """`public.sandbox_fault_dupes` with `sandbox_fault_dupes_code` left INVALID by a CREATE
+        UNIQUE INDEX CONCURRENTLY that failed on duplicate codes; the codes are then made
+        unique, so a REINDEX INDEX CONCURRENTLY can rebuild it. Yields the index name."""
+        table = "public.sandbox_fault_dupes"
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"CREATE TABLE {table} (id int NOT NULL, code text NOT NULL)")
+            conn.execute(f"INSERT INTO {table} SELECT g, (g %% 10)::text FROM generate_series(1, %s) g", (rows,))
+            with contextlib.suppress(psycopg.errors.UniqueViolation):
+                conn.execute(f"CREATE UNIQUE INDEX CONCURRENTLY sandbox_fault_dupes_code ON {table} (code)")
+            conn.execute(f"UPDATE {table} SET code = id::text")
+
+        with self._scratch_table(table, build, "n_tup_upd", rows):
+            yield "public.sandbox_fault_dupes_code"

@@ -31,6 +31,7 @@ from sandbox.prometheus import JOB, PrometheusFaults, PrometheusServer
 from sandbox.pushgateway import PushgatewayServer
 from sandbox.redis import RedisFaults, RedisServer
 from sandbox.s3 import S3Server, start_in_background
+from sandbox.tls import TlsFaults, TlsServer
 from sandbox.traffic import TrafficDriver
 
 ROOT_PREFIX = "sergas-sandbox-"
@@ -70,6 +71,8 @@ class SandboxState:
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     pushgateway_url: str = ""
+    tls_port: int = 0
+    tls_ca_file: str = ""
 
     @property
     def state_file(self) -> Path:
@@ -120,10 +123,14 @@ class SandboxState:
             "SANDBOX_S3_ENDPOINT": self.s3_endpoint,
             "SANDBOX_S3_ACCESS_KEY_ID": self.s3_access_key_id,
             "SANDBOX_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "SANDBOX_TLS_PORT": str(self.tls_port),
+            "SANDBOX_TLS_CA": self.tls_ca_file,
         }
 
 
-class Faults(PostgresFaults, RedisFaults, AppFaults, LogFaults, PrometheusFaults, AlertmanagerFaults, BackupFaults):
+class Faults(
+    PostgresFaults, RedisFaults, AppFaults, LogFaults, PrometheusFaults, AlertmanagerFaults, BackupFaults, TlsFaults
+):
     """The fault states of one sandbox (`sandbox.faults`): context managers that put one component
     in a fault state and restore it, each defined beside its component's server.
 
@@ -145,6 +152,7 @@ class Faults(PostgresFaults, RedisFaults, AppFaults, LogFaults, PrometheusFaults
         BackupFaults.__init__(
             self, state.root, state.s3_endpoint, state.s3_access_key_id, state.s3_secret_access_key, lifecycle
         )
+        TlsFaults.__init__(self, state.root / "tls")
 
 
 class Sandbox:
@@ -172,6 +180,7 @@ class Sandbox:
         self.traffic: TrafficDriver | None = None
         self.s3: S3Server | None = None
         self.pushgateway: PushgatewayServer | None = None
+        self.tls: TlsServer | None = None
         self.start_seconds: float | None = None
         self._root: Path | None = None
         self._control: control.ControlServer | None = None
@@ -238,6 +247,8 @@ class Sandbox:
         self.alertmanager.launch()
         self.pushgateway.launch()
         self.prometheus.launch()
+        self.tls = TlsServer(root)
+        self.tls.launch()
         redis_error: list[BaseException] = []
 
         def redis_ready() -> None:
@@ -299,6 +310,8 @@ class Sandbox:
             s3_access_key_id=self.s3.access_key_id,
             s3_secret_access_key=self.s3.secret_access_key,
             pushgateway_url=self.pushgateway.url,
+            tls_port=self.tls.port,
+            tls_ca_file=str(self.tls.ca_file),
         )
         self.state = state
         self._save_state()
@@ -329,6 +342,7 @@ class Sandbox:
                     self._s3_started()
                 self._s3_started = None
             for component in (
+                self.tls,
                 self.s3,
                 self.prometheus,
                 self.pushgateway,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,21 +74,28 @@ def test_signal_during_a_check(sandbox: Sandbox, tmp_path: Path, signum: signal.
     assert "Traceback" not in rest
 
 
-def _sandbox_processes() -> set[int]:
-    found = subprocess.run(["pgrep", "-f", "sergas-sandbox-"], capture_output=True, text=True, check=False)
+def _processes_under(folder: Path) -> set[int]:
+    """Processes whose command line names `folder` (a sandbox's servers name their root)."""
+    found = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True, check=False)
     return {int(pid) for pid in found.stdout.split()}
 
 
 def test_sigterm_while_the_demo_starts_its_sandbox(tmp_path: Path) -> None:
     """A run that started its own sandbox stops it, whenever it is told to stop."""
-    before = _sandbox_processes()
+    # The run's sandbox makes its root in here (TMPDIR), a folder the postgres user can enter.
+    own = Path(tempfile.mkdtemp(prefix="sergas-interrupt-"))
+    own.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != STATE_VAR and not k.startswith("SANDBOX_")}
-    run = _start([f"--report-dir={tmp_path / 'reports'}", "-m", "daily"], {**env, "PYTHONUNBUFFERED": "1"})
+    run = _start(
+        [f"--report-dir={tmp_path / 'reports'}", "-m", "daily"], {**env, "PYTHONUNBUFFERED": "1", "TMPDIR": str(own)}
+    )
     _read_until(run, "collected")  # the sandbox is up and the checks are collected
+    assert _processes_under(own), "the run's sandbox servers run under its TMPDIR"
     run.send_signal(signal.SIGTERM)
     rest = run.communicate(timeout=120)[0]
     assert run.returncode == pytest.ExitCode.INTERRUPTED, rest
     deadline = time.monotonic() + 15
-    while _sandbox_processes() - before and time.monotonic() < deadline:
+    while _processes_under(own) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _sandbox_processes() - before == set(), "the run's own sandbox servers are stopped"
+    assert _processes_under(own) == set(), "the run's own sandbox servers are stopped"
+    shutil.rmtree(own, ignore_errors=True)
