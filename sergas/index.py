@@ -39,7 +39,7 @@ CSS = (
     + "".join(f".{s}{{color:{c}}}" for s, c in COLOURS.items())
     + ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(580px,1fr));gap:12px}"
     "figure{margin:0;padding:8px 10px;border:1px solid #ddd;border-radius:6px;background:#fff}"
-    "figcaption{font-size:13px;margin-bottom:4px}figcaption b{font-size:14px}.chart{width:100%;height:auto}"
+    "figcaption{font-size:13px;margin-bottom:4px}figcaption b{font-size:14px}.chart{max-width:100%;height:auto}"
 )
 
 
@@ -139,7 +139,8 @@ def environment_section(env_dir: Path, now: dt.datetime) -> str:
     figures = "".join(_capacity_figure(f) for f in forecasts)
     return (
         f"<section id='env-{escape(env_dir.name)}'><h2>{escape(name)}</h2>"
-        f"<p>{len(runs)} runs kept, from {runs[0].started:%Y-%m-%d} to {runs[-1].started:%Y-%m-%d %H:%M} UTC; "
+        f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''} kept, "
+        f"from {runs[0].started:%Y-%m-%d} to {runs[-1].started:%Y-%m-%d %H:%M} UTC; "
         f"latest: <a href='{escape(env_dir.name)}/{escape(runs[-1].run_id)}/report.html'>"
         f"{escape(runs[-1].run_id)}</a></p>"
         f"<h3>Status counts per run</h3>"
