@@ -28,11 +28,14 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
+    refused: str | None = None  # the target cannot take this action (why); nothing was changed
 
     @property
     def summary(self) -> str:
         if self.error:
             return f"failed: {self.error}"
+        if self.refused:
+            return f"refused by the target: {self.refused}"
         if not self.done:
             return "nothing to do" + (f" ({'; '.join(self.skipped)})" if self.skipped else "")
         return f"{len(self.done)} step(s) done" + (f", {len(self.skipped)} skipped" if self.skipped else "")

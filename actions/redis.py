@@ -1,4 +1,5 @@
-"""Redis remediations: expire or delete sessions without TTL, revoke sessions, set config.
+"""Redis remediations: expire or delete sessions without TTL, revoke sessions, set config,
+turn on active defragmentation.
 
 Changes are atomic per key (a Lua script re-checks the TTL where it acts), batched in
 pipelines, and made under a Redis lock with an expiry named for the environment and action.
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 import redis as redis_py
 
 from actions.base import Action, ActionError, Outcome, Risk
-from probes.redis import connect_redis
+from probes.redis import connect_redis, memory_info
 
 BATCH = 1000
 LOCK_TTL_MS = 120_000
@@ -138,10 +139,58 @@ class RedisConfig(Action):
         client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
         outcome = Outcome()
         with locked(client, self.lock_name):
-            for name, value in self.settings.items():
-                if client.config_get(name).get(name) == value:
-                    outcome.skipped.append(f"{name} is already {value}")
-                    continue
-                client.config_set(name, value)
-                outcome.done.append(f"CONFIG SET {name} {value}")
+            _config_set(client, self.settings, outcome)
+        return outcome
+
+
+def _config_set(client: redis_py.Redis, settings: dict[str, str], outcome: Outcome) -> None:
+    """CONFIG SET each setting that CONFIG GET, read again under the caller's lock, shows differs."""
+    for name, value in settings.items():
+        if client.config_get(name).get(name) == value:
+            outcome.skipped.append(f"{name} is already {value}")
+            continue
+        client.config_set(name, value)
+        outcome.done.append(f"CONFIG SET {name} {value}")
+
+
+def defrag_refusal(allocator: str) -> str | None:
+    """Why activedefrag cannot be turned on with this allocator (mem_allocator); None with jemalloc."""
+    if allocator.startswith("jemalloc"):
+        return None
+    return f"activedefrag needs jemalloc; this server uses {allocator or 'an unknown allocator'}"
+
+
+class RedisActiveDefrag(Action):
+    id = "redis_active_defrag"
+    description = "turn on Redis active defragmentation (CONFIG SET activedefrag yes), where jemalloc allows it"
+    risk = Risk.SAFE
+
+    def __init__(self, *, url: str, allocator: str):
+        """`allocator`: mem_allocator as the check read it; apply() reads it again."""
+        self.url, self.allocator = url, allocator
+
+    def plan(self) -> list[str]:
+        refusal = defrag_refusal(self.allocator)
+        if refusal is not None:
+            return [f"nothing on {self.target}: {refusal}"]
+        return [f"CONFIG SET activedefrag yes on {self.target} (runtime only: persist it in redis.conf)"]
+
+    def apply(self) -> Outcome:
+        client = connect_redis(self.url, 5.0, client_name="sergas-remediation")
+        outcome = Outcome()
+        with locked(client, self.lock_name):
+            refusal = defrag_refusal(memory_info(client).allocator)
+            if refusal is not None:
+                outcome.refused = refusal  # nothing sent
+                return outcome
+            try:
+                _config_set(client, {"activedefrag": "yes"}, outcome)
+            except redis_py.ResponseError as exc:
+                # A jemalloc without Redis's defrag support (Debian's system jemalloc): the
+                # server refuses the setting and nothing changed.
+                if "Active defragmentation cannot be enabled" not in str(exc):
+                    raise
+                reason = str(exc).split(" - ", 1)[-1]
+                outcome.refused = f"{self.target} refused activedefrag: {reason}"
+        outcome.done = [f"{step} (runtime only: persist it in redis.conf)" for step in outcome.done]
         return outcome

@@ -36,6 +36,7 @@ class MemoryInfo:
     policy: str
     fragmentation_ratio: float  # mem_fragmentation_ratio as Redis computes it: rss / used
     allocator_ratio: float | None
+    allocator: str = ""  # mem_allocator: "jemalloc-5.3.0", "libc"
 
     @property
     def used_pct(self) -> float | None:
@@ -45,7 +46,18 @@ class MemoryInfo:
 
 def memory_info(client: redis_py.Redis) -> MemoryInfo:
     """INFO memory; unknown (CheckOutcome) when used_memory or used_memory_rss is not a number."""
-    info = client.info("memory")
+    return _memory(client.info("memory"))
+
+
+def memory_and_keyspace(client: redis_py.Redis) -> tuple[MemoryInfo, int, KeyspaceDb]:
+    """INFO memory and the connected db's line of INFO keyspace, from one INFO (its default
+    sections hold both): (memory, db, keyspace)."""
+    info = client.info()
+    db = _db_of(client)
+    return _memory(info), db, _keyspace_entry(info, db)
+
+
+def _memory(info: Mapping[Any, object]) -> MemoryInfo:
     used, rss = _int(info, "used_memory", -1), _int(info, "used_memory_rss", -1)
     if used < 0 or rss < 0:
         found = f"{info.get('used_memory')!r:.30}, {info.get('used_memory_rss')!r:.30}"
@@ -58,7 +70,16 @@ def memory_info(client: redis_py.Redis) -> MemoryInfo:
         policy=str(info.get("maxmemory_policy", "")),
         fragmentation_ratio=ratio if ratio is not None else (rss / used if used else 0.0),
         allocator_ratio=_float(info, "allocator_frag_ratio"),
+        allocator=str(info.get("mem_allocator", "")),
     )
+
+
+def active_defrag(client: redis_py.Redis) -> str | None:
+    """CONFIG GET activedefrag ("yes" or "no"); None where CONFIG is renamed or denied."""
+    try:
+        return str(client.config_get("activedefrag").get("activedefrag", "")) or None
+    except redis_py.ResponseError:
+        return None
 
 
 # --- INFO fields the Redis checks judge ------------------------------------------------------
@@ -228,14 +249,28 @@ class KeyspaceDb:
         """Keys with no expiry in the whole db: an upper bound for any pattern, at no cost."""
         return self.keys - self.expires
 
+    @property
+    def with_ttl_pct(self) -> float | None:
+        """Share of the db's keys that expire; None for an empty db."""
+        return 100.0 * self.expires / self.keys if self.keys > 0 else None
+
 
 def keyspace_db(client: redis_py.Redis) -> tuple[int, KeyspaceDb]:
     """The connected db's line of INFO keyspace (an empty db has no line: 0 keys)."""
-    db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
-    entry = client.info("keyspace").get(f"db{db}", {})
+    db = _db_of(client)
+    return db, _keyspace_entry(client.info("keyspace"), db)
+
+
+def _db_of(client: redis_py.Redis) -> int:
+    return int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+
+
+def _keyspace_entry(info: Mapping[Any, object], db: int) -> KeyspaceDb:
+    """`db<N>:keys=..,expires=..` of INFO keyspace: its `keys` is DBSIZE of that db."""
+    entry = info.get(f"db{db}", {})
     if not isinstance(entry, dict):
         entry = {}
-    return db, KeyspaceDb(_int(entry, "keys"), _int(entry, "expires"))
+    return KeyspaceDb(_int(entry, "keys"), _int(entry, "expires"))
 
 
 # --- SCAN audits: redis-py's public API only ---------------------------------------------------

@@ -7,7 +7,7 @@ import redis as redis_py
 
 from fixtures.measure import CheckRun, check
 from fixtures.redis import redis_client
-from probes.redis import memory_info, ping_latency
+from probes.redis import memory_and_keyspace, ping_latency
 from sergas.status import CheckOutcome, Limit
 from sergas.targets import short_reason
 from sergas.units import Unit, format_quantity
@@ -32,14 +32,18 @@ def test_ping(redis_target: str, check: CheckRun, request: pytest.FixtureRequest
 
 @check(
     "redis.memory",
-    "Redis memory used against maxmemory",
+    "Redis memory used against maxmemory; the configured db's keys, and the share that expire",
     used=Limit(90, 95, Unit.PERCENT),
 )
 def test_memory(redis: redis_py.Redis, check: CheckRun) -> None:
-    memory = memory_info(redis)
+    memory, db, space = memory_and_keyspace(redis)
     check.record("used_memory", memory.used, Unit.BYTES)
     check.record("used_memory_rss", memory.rss, Unit.BYTES)
     check.record("maxmemory", memory.maxmemory, Unit.BYTES)
+    # INFO keyspace's count is DBSIZE of the configured db: no command more, no scan.
+    check.record("keys", space.keys, label=f"keys in db{db}")
+    if space.with_ttl_pct is not None:
+        check.record("keys_with_ttl", space.with_ttl_pct, Unit.PERCENT, label=f"keys with a TTL in db{db}")
     check.attach("INFO memory", repr(memory))
     if memory.used_pct is None:
         check.warning(

@@ -1,17 +1,18 @@
 """Redis Optimization (the manual's `info memory | grep mem_fragmentation`, `--bigkeys`,
-`CONFIG SET maxmemory-policy allkeys-lru`), as checks that read and never set anything."""
+`CONFIG SET maxmemory-policy allkeys-lru`), as checks that read and never set anything: the
+fixes are offered as remediations (redis_config, redis_active_defrag)."""
 
 from __future__ import annotations
 
 import pytest
 import redis as redis_py
 
-from actions.redis import RedisConfig
+from actions.redis import RedisActiveDefrag, RedisConfig
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
-from probes.redis import big_keys, memory_info
+from probes.redis import active_defrag, big_keys, memory_info
 from sergas.config import Environment
-from sergas.status import Limit
+from sergas.status import Limit, Status
 from sergas.units import Unit, format_quantity
 
 pytestmark = [pytest.mark.weekly, pytest.mark.redis]
@@ -29,8 +30,9 @@ BIG_KEYS_SCAN_LIMIT = 100_000
     # Not an alarm: below this much used memory (its `warning`) the ratio is noise (Redis's
     # own active defrag ignores fragmentation under active-defrag-ignore-bytes, 100mb).
     min_used=Limit(100 * 1024**2, None, Unit.BYTES),
+    offers=(RedisActiveDefrag,),
 )
-def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
+def test_fragmentation(redis: redis_py.Redis, redis_target: str, check: CheckRun, remediation: Remediation) -> None:
     memory = memory_info(redis)
     check.record("used_memory", memory.used, Unit.BYTES)
     check.record("used_memory_rss", memory.rss, Unit.BYTES)
@@ -48,7 +50,9 @@ def test_fragmentation(redis: redis_py.Redis, check: CheckRun) -> None:
         detail = f"{sizes}: used exceeds RSS, swapping"
         check.measure("swapped", memory.fragmentation_ratio, label="mem_fragmentation_ratio", detail=detail)
         return
-    check.measure("ratio", memory.fragmentation_ratio, label="mem_fragmentation_ratio", detail=sizes)
+    status = check.measure("ratio", memory.fragmentation_ratio, label="mem_fragmentation_ratio", detail=sizes)
+    if status in (Status.WARNING, Status.CRITICAL) and active_defrag(redis) == "no":
+        remediation.offer(RedisActiveDefrag(url=redis_target, allocator=memory.allocator))
 
 
 @check("redis.eviction_policy", "Redis maxmemory-policy is the environment's expected policy", offers=(RedisConfig,))
