@@ -1,4 +1,4 @@
-"""What the app checks read: the /health answer, and how the service runs on a host."""
+"""What the app checks read: the /health answer, timed GETs, and how the service runs on a host."""
 
 from __future__ import annotations
 
@@ -50,3 +50,11 @@ def fetch_health(client: httpx.Client, path: str) -> HealthAnswer:
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
         problem = f"body is not JSON: {response.text[:60]!r}"
     return HealthAnswer(str(response.url), response.status_code, latency, response.text, body, problem)
+
+
+def timed_get(client: httpx.Client, path: str) -> tuple[int, float]:
+    """GET `path` and drop the body: (HTTP status, seconds to the whole answer). Transport
+    errors propagate (httpx.TransportError)."""
+    started = time.perf_counter()
+    response = client.get(path)
+    return response.status_code, time.perf_counter() - started
