@@ -34,7 +34,10 @@ READ_ROWS = """rows => rows.map(r => ({
     target: r.querySelector('td.col-target')?.innerText,
     message: r.querySelector('td.col-message')?.innerText,
     result: r.querySelector('td.col-result')?.innerText,
-    gauge: r.parentElement.querySelector('.extras-row .gauge-fill')?.style.width,
+    // the bar of the measurement named `used` (a check may draw several)
+    gauge: [...r.parentElement.querySelectorAll('.extras-row tr')]
+        .find(t => t.querySelector('code')?.innerText === 'used')
+        ?.querySelector('.gauge-fill')?.style.width,
 }))"""
 READ_PROBLEMS = """rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText))"""
 
