@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sergas.config import BackupsConfig, ReportsConfig
+from sergas.config import S3Access
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -85,7 +85,7 @@ def make_client(
     return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
-def client_of(section: BackupsConfig | ReportsConfig, *, connect_timeout: float, read_timeout: float) -> S3Client:
+def client_of(section: S3Access, *, connect_timeout: float, read_timeout: float) -> S3Client:
     """`make_client` for an environment section's `s3_endpoint`, `s3_region` and `s3_*` keys."""
     return make_client(
         endpoint_url=section.s3_endpoint,

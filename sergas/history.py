@@ -5,7 +5,6 @@ run (the index's charts, the capacity forecast, the weekly report)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,7 @@ class Earlier:
 def earlier_runs(run_root: Path) -> list[Path]:
     """The run folders archived before `run_root` for the same environment, newest first: its
     sibling folders in `reports/<env>/` (never `latest`, a link)."""
-    return sorted(
-        (p for p in run_root.parent.iterdir() if p.is_dir() and not p.is_symlink() and p.name < run_root.name),
-        key=lambda p: p.name,
-        reverse=True,
-    )
+    return [p for p in reversed(run_folders(run_root.parent)) if p.name < run_root.name]
 
 
 def read_summary(run: Path) -> RunSummary | None:
@@ -61,21 +56,17 @@ def earlier_measurements(run_root: Path, check_id: str, target: str, names: tupl
     (and only those about the target as a whole, with no labels).
     """
     for run in earlier_runs(run_root)[:HISTORY_DEPTH]:
-        try:
-            summary = json.loads((run / "summary.json").read_text())
-            started = dt.datetime.fromisoformat(summary["started"])
-        except (OSError, ValueError, KeyError, TypeError):
+        summary = read_summary(run)
+        if summary is None:
             continue
-        for record in summary.get("checks", []):
-            if record.get("id") != check_id or record.get("target") != target:
+        for record in summary.checks:
+            if record.id != check_id or record.target != target:
                 continue
             values = {
-                m["name"]: float(m["value"])
-                for m in record.get("measurements", [])
-                if m.get("name") in names and not m.get("labels") and isinstance(m.get("value"), int | float)
+                m.name: m.value for m in record.measurements if m.name in names and not m.labels and m.value is not None
             }
             if len(values) == len(names):
-                return Earlier(values, started, run.name)
+                return Earlier(values, summary.started, run.name)
     return None
 
 
