@@ -23,7 +23,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["errors", "http", "auth", "circuit", "slow", "pgslow"]
+# What the app logs once it has read its configuration (app.config_loaded looks for it).
+CONFIG_LOADED = "Configuration loaded"
+
+Mode = Literal["errors", "http", "auth", "circuit", "slow", "pgslow", "config"]
 
 # What leaves grep for each mode; awk decides. One fixed string where possible: GNU grep
 # searches a single string several times faster than two (see BENCHMARKS.md), so for plain
@@ -35,6 +38,7 @@ PREFILTER: dict[Mode, str] = {
     "circuit": "-e 'circuit.*open'",
     "slow": "-F -e duration=",
     "pgslow": "-F -e 'duration: '",
+    "config": f"-F -e {shlex.quote(CONFIG_LOADED)}",
 }
 # A log whose first 64 KiB name levels as `level=`/`"level":`/`severity` may write them in lower case.
 _STRUCTURED = "LC_ALL=C grep -q -i -e 'level[\" ]*[=:]' -e severity"
@@ -153,6 +157,8 @@ BEGIN {
     if (lv == "ERROR" || lv == "ERR" || lv == "CRITICAL" || lv == "CRIT" || lv == "FATAL") {
       count++; add(kindof($0), 1); keep($0)
     }
+  } else if (mode == "config") {
+    count++; keep($0)
   } else if (mode == "auth" || mode == "circuit") {
     if (mode == "circuit" && tolower($0) ~ /half.open/) next
     levelof($0); count++; add(kindof($0), 1); keep($0)

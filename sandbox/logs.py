@@ -214,3 +214,14 @@ class LogFaults:
         """
         with appended(self.app_log, fault_lines(kind, n, **options)) as lines:
             yield lines
+
+    @contextmanager
+    def config_load_unlogged(self) -> Iterator[None]:
+        """The app log without its "Configuration loaded" lines; put back where they were after."""
+        original = self.app_log.read_bytes()
+        remove_matching(self.app_log, "Configuration loaded")  # as sandbox/app.py logs it at start
+        without = self.app_log.read_bytes()
+        try:
+            yield
+        finally:
+            rewrite(self.app_log, original + self.app_log.read_bytes()[len(without) :])

@@ -24,7 +24,7 @@ from sergas.units import Unit
 # 2: measurements gained `label`, `labels` and `context`, `name` became the threshold key,
 #    units became canonical (`bytes`, `/s`); records gained `section`, `evidence`.
 # 3: the run gained `interrupted` and `not_run` (a version 2 summary still reads: they default).
-SCHEMA_VERSION: Literal[3] = 3
+SCHEMA_VERSION: Literal[4] = 4
 MEASUREMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SECTIONS = ("daily", "weekly", "monthly")
 LabelValue = str | int | float
@@ -85,6 +85,24 @@ class Before(Model):
     message: str
 
 
+class Attempt(Model):
+    """One run of a check under `--retry-timeout`: when (seconds after the first) and its status."""
+
+    after_s: float
+    status: Status
+    message: str
+
+
+class Retries(Model):
+    """A check run again until ok or out of time (`--retry-timeout`, a rollout gate)."""
+
+    attempts: list[Attempt]
+    healthy_after_s: float | None = Field(
+        None, description="seconds from the first attempt to the first ok one; null when it never was"
+    )
+    flapping: bool = Field(False, description="ok on one attempt, not ok again on the one confirming it")
+
+
 class CheckRecord(Model):
     """What one check found on one target."""
 
@@ -102,6 +120,7 @@ class CheckRecord(Model):
     remediation: list[ActionRecord] = Field(default_factory=list)
     before: Before | None = None
     left_after_remediation: list[str] = Field(default_factory=list)
+    retries: Retries | None = Field(None, description="the attempts, when the check was run again (schema 4)")
 
     def with_duration(self, seconds: float) -> CheckRecord:
         return self.model_copy(update={"duration_s": round(seconds, 3)})
@@ -115,8 +134,9 @@ def section_of(markers: list[str] | set[str]) -> str:
 class RunSummary(Model):
     """`summary.json`: one run of one environment."""
 
-    schema_version: Literal[2, 3] = Field(
-        SCHEMA_VERSION, description="3 is written; 2 (without interrupted, not_run) is read"
+    schema_version: Literal[2, 3, 4] = Field(
+        SCHEMA_VERSION,
+        description="4 is written; 3 (without retries) and 2 (without interrupted, not_run) are read",
     )
     run_id: str
     environment: str

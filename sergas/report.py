@@ -194,13 +194,35 @@ def _remediation_html(record: CheckRecord) -> str:
     return "".join(parts)
 
 
+def _retries_html(record: CheckRecord) -> str:
+    """The attempts of a check run again under --retry-timeout."""
+    if record.retries is None:
+        return ""
+    retries = record.retries
+    rows = "".join(
+        f"<tr><td class='num'>{a.after_s:g}s</td><td class='status-{a.status.value}'>{a.status.value}</td>"
+        f"<td>{html.escape(a.message)}</td></tr>"
+        for a in retries.attempts
+    )
+    if retries.flapping:
+        verdict = "flapping: not ok again on the attempt confirming it"
+    elif retries.healthy_after_s is not None:
+        verdict = f"healthy after {retries.healthy_after_s:g}s"
+    else:
+        verdict = "never ok before the retry timeout"
+    return (
+        f"<p><b>{len(retries.attempts)} attempts</b>: {html.escape(verdict)}</p>"
+        f"<table class='sergas-attempts'><tr><th>after</th><th>status</th><th>message</th></tr>{rows}</table>"
+    )
+
+
 def details_html(record: CheckRecord) -> str:
-    """A check's details below its row: remediation, measurements, evidence ('' when it has none)."""
-    if not (record.measurements or record.evidence or record.remediation or record.before):
+    """A check's details below its row: attempts, remediation, measurements, evidence ('' when none)."""
+    if not (record.measurements or record.evidence or record.remediation or record.before or record.retries):
         return ""
     evidence = "".join(f"<h4>{html.escape(e.title)}</h4><pre>{html.escape(e.content)}</pre>" for e in record.evidence)
     return (
-        f"<div class='sergas-details'>{_remediation_html(record)}"
+        f"<div class='sergas-details'>{_retries_html(record)}{_remediation_html(record)}"
         f"{measurements_html(record.measurements)}{evidence}</div>"
     )
 

@@ -125,6 +125,14 @@ class Targets:
         self._clients[key] = client
         return client
 
+    def forget_failures(self) -> None:
+        """Reach every target afresh: a check run again (a rollout gate's retry) must not end on
+        what an earlier attempt found unreachable."""
+        self._failures.clear()
+        if self._shared is not None:
+            for path in self._shared.glob("unreachable-*.json"):
+                path.unlink(missing_ok=True)
+
     def probe(self, targets: list[Target[Any]]) -> None:
         """Reach every target at once: one attempt each, concurrently, within its own timeouts.
         What answers is kept for the checks; what fails is remembered, so no check waits again.

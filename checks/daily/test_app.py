@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import shlex
+import time
 
 import httpx
 import pytest
-from testinfra.host import Host
 
-from fixtures.environment import section
-from fixtures.hosts import run_bounded
+from fixtures.history import EarlierLookup
 from fixtures.http import App, app_of
 from fixtures.measure import CheckRun, check
+from fixtures.service import Service
 from probes.app import HEALTHY, HealthAnswer, fetch_health
-from probes.host import parse_ps, parse_systemctl_show, pgrep_pattern
-from sergas.config import AppConfig, Environment
+from probes.service import STUCK_REASONS, ServiceState
+from sergas.config import AppConfig
 from sergas.status import CheckOutcome, Limit, critical, unknown
 from sergas.targets import short_reason
 from sergas.units import Unit
@@ -23,40 +22,72 @@ pytestmark = [pytest.mark.daily, pytest.mark.app]
 
 
 @pytest.mark.gate
-@pytest.mark.hosts("app")
-@check("app.service_running", "The Sergas app service runs on every app host")
-def test_service_running(host: Host, check: CheckRun, environment: Environment) -> None:
-    app: AppConfig = section(environment, "app", "the Sergas app")
-    service, runtime, timeout = app.service, app.runtime, environment.command_timeout
-    if runtime == "process":
-        rc, out, err = run_bounded(
-            host, f"pgrep -f -- {shlex.quote(pgrep_pattern(service))} | xargs -r ps -o pid=,etimes=,args= -p", timeout
+@check(
+    "app.service_running",
+    "The Sergas app service runs: every instance running and healthy, no new restarts",
+    new_restarts=Limit(1, None),
+)
+def test_service_running(service: Service, check: CheckRun, earlier: EarlierLookup) -> None:
+    state = service.state
+    if not state.instances:
+        check.critical(
+            f"{NOTHING[state.runtime]} {state.name!r}" if state.runtime != "systemd" else f"unit {state.name} not found"
         )
-        processes = parse_ps(out)
-        check.attach("processes", out or err or "(none)")
-        if processes:
-            check.record("processes", len(processes))
-            check.record("uptime", min(p.elapsed_s for p in processes), Unit.SECONDS)
-            check.ok(f"{len(processes)} process(es) matching {service!r}, pid {processes[0].pid}")
-        else:
-            check.critical(f"no process matching {service!r} is running")
-    elif runtime == "systemd":
-        command = f"systemctl show --no-pager -p LoadState,ActiveState,SubState,NRestarts {shlex.quote(service)}"
-        rc, out, err = run_bounded(host, command, timeout)
-        check.attach("systemctl show", out or err)
-        unit = parse_systemctl_show(out)
-        if rc != 0 or "ActiveState" not in unit:
-            last = (err or out).strip().splitlines()
-            raise unknown(f"systemctl cannot tell: {last[0] if last else f'exit {rc}'}")
-        restarts = unit.get("NRestarts", "?")
-        if unit.get("LoadState") == "not-found":
-            check.critical(f"unit {service} not found")
-        elif unit["ActiveState"] == "active":
-            check.ok(f"{service} active ({unit.get('SubState', '?')}), {restarts} restarts")
-        else:
-            check.critical(f"{service} is {unit['ActiveState']} ({unit.get('SubState', '?')}), {restarts} restarts")
-    else:
-        raise unknown(f"runtime {runtime!r} is not checked yet (process and systemd are)")
+        return
+    running = [i for i in state.instances if i.running]
+    check.record("instances", len(state.instances))
+    check.record("running", len(running))
+    for instance in state.instances:
+        if instance.reason in STUCK_REASONS:
+            check.critical(f"{instance.name} {instance.reason}, {instance.restarts or 0} restarts")
+        elif not instance.running:
+            restarts = "" if instance.restarts is None else f", {instance.restarts} restarts"
+            why = f" ({instance.reason})" if instance.reason and instance.reason not in instance.state else ""
+            check.critical(f"{instance.name} is {instance.state}{why}{restarts}")
+        elif instance.ready is False:
+            check.critical(f"{instance.name} is {instance.state}: {instance.reason or 'not ready'}")
+    if all(i.running and i.ready is not False for i in state.instances):
+        check.ok(_running_line(state))
+    _judge_restarts(service, check, earlier)
+
+
+NOTHING = {
+    "process": "no process matching",
+    "docker-compose": "no container of compose service",
+    "kubernetes": "no pod of deployment",
+}
+
+
+def _running_line(state: ServiceState) -> str:
+    """The ok message in the runtime's words."""
+    first = state.instances[0]
+    if state.runtime == "systemd":
+        return f"{state.name} {first.state}, {first.restarts or 0} restarts"
+    if state.runtime == "process":
+        return f"{len(state.instances)} process(es) matching {state.name!r}, pid {first.pid}"
+    ready = sum(1 for i in state.instances if i.ready is not False)
+    return f"{ready}/{len(state.instances)} {state.runtime} instance(s) of {state.name} running and ready"
+
+
+def _judge_restarts(service: Service, check: CheckRun, earlier: EarlierLookup) -> None:
+    """Restarts the runtime counted since the previous run saw the service (since the instances
+    were created on the first run, or when they were recreated since: the count went down);
+    Kubernetes: restarts of pods that last restarted within 24 hours."""
+    state = service.state
+    counted = [i.restarts for i in state.instances if i.restarts is not None]
+    if not counted:
+        return
+    total = sum(counted)
+    check.record("restarts", total)
+    if state.runtime == "kubernetes":
+        day_ago = time.time() - 86400
+        recent = sum(i.restarts or 0 for i in state.instances if (i.last_restart_at or 0) >= day_ago)
+        check.measure("new_restarts", recent, label="restarts in 24 hours")
+        return
+    before = earlier(check.spec.id, check.target, "restarts")
+    previous = before.values["restarts"] if before is not None else 0
+    since = total - previous if total >= previous else total
+    check.measure("new_restarts", since, label="restarts since the previous run" if before else "restarts")
 
 
 def _health(app: App, check: CheckRun, *, own_finding: bool) -> HealthAnswer:

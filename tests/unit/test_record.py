@@ -74,7 +74,7 @@ def test_summary_counts_every_status_and_orders_by_nodeid() -> None:
         Status.CRITICAL: 2,
     }
     assert [c.nodeid for c in run.checks] == sorted(c.nodeid for c in checks)
-    assert run.schema_version == SCHEMA_VERSION == 3
+    assert run.schema_version == SCHEMA_VERSION == 4
     assert not run.interrupted and run.not_run == []
 
 
@@ -85,7 +85,7 @@ def test_empty_summary_counts_zero() -> None:
 def test_summary_json_round_trips() -> None:
     run = summary(one_per_status())
     data = json.loads(run.to_json())
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     assert data["counts"] == {"ok": 1, "skipped": 1, "waived": 1, "warning": 1, "unknown": 1, "critical": 1}
     assert data["started"] == "2024-05-01T06:00:00Z"
     assert RunSummary.model_validate(data) == run
@@ -111,8 +111,8 @@ def test_schema_file_is_current() -> None:
 def test_schema_names_its_version() -> None:
     schema = summary_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == "https://sergas.invalid/schema/summary-v3.json"
-    assert schema["properties"]["schema_version"]["enum"] == [2, 3]
+    assert schema["$id"] == "https://sergas.invalid/schema/summary-v4.json"
+    assert schema["properties"]["schema_version"]["enum"] == [2, 3, 4]
 
 
 def test_a_version_2_summary_still_reads() -> None:
@@ -122,6 +122,16 @@ def test_a_version_2_summary_still_reads() -> None:
     del data["interrupted"], data["not_run"]
     old = RunSummary.model_validate(data)
     assert old.schema_version == 2 and not old.interrupted and old.not_run == []
+
+
+def test_a_version_3_summary_still_reads() -> None:
+    """Archives written before `retries` keep their history: the field defaults to none."""
+    data = json.loads(summary(one_per_status()).to_json())
+    data["schema_version"] = 3
+    for check in data["checks"]:
+        del check["retries"]
+    old = RunSummary.model_validate(data)
+    assert old.schema_version == 3 and all(c.retries is None for c in old.checks)
 
 
 def test_summary_refuses_another_schema_version() -> None:

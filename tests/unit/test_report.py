@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from sergas.record import Evidence
+from sergas.record import Attempt, Evidence, Retries
 from sergas.report import (
     Change,
     Gauge,
@@ -136,6 +136,27 @@ def test_details_show_measurements_against_thresholds_and_escape() -> None:
     assert "<td class='num'>92%</td><td class='num'>≥ 80%</td><td class='num'>≥ 90%</td>" in details
     assert "<td class='num'>97.5%</td><td class='num'>≤ 95%</td><td class='num'>≤ 90%</td>" in details
     assert details_html(record(measurements=[])) == ""
+
+
+@pytest.mark.parametrize(
+    ("statuses", "healthy_after", "flapping", "verdict"),
+    [
+        ([Status.CRITICAL, Status.OK, Status.OK], 10.0, False, "healthy after 10s"),
+        ([Status.CRITICAL, Status.OK, Status.CRITICAL], 10.0, True, "flapping: not ok again"),
+        ([Status.UNKNOWN, Status.CRITICAL], None, False, "never ok before the retry timeout"),
+    ],
+)
+def test_details_show_the_attempts_of_a_retried_check(
+    statuses: list[Status], healthy_after: float | None, flapping: bool, verdict: str
+) -> None:
+    attempts = [Attempt(after_s=10.0 * i, status=s, message=f"{NASTY} {i}") for i, s in enumerate(statuses)]
+    retried = record(statuses[-1], measurements=[]).model_copy(
+        update={"retries": Retries(attempts=attempts, healthy_after_s=healthy_after, flapping=flapping)}
+    )
+    details = details_html(retried)
+    assert f"<b>{len(statuses)} attempts</b>: {verdict}" in details
+    assert details.count("<tr><td class='num'>") == len(statuses) and "<script>" not in details
+    assert f"<td class='num'>10s</td><td class='status-{statuses[1].value}'>" in details
 
 
 def test_header_counts_the_run_and_lists_what_is_not_ok_worst_first() -> None:
