@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 EXTENSIONS = r"(?:dump|sql\.gz|sql)"
 CONFIG_NAME = re.compile(r"^config_(?P<stamp>\d{8}_\d{6})\.tar\.gz$")
+CONFIG_GLOB = "config_*.tar.gz"
 
 # Hex of the first five bytes: gzip, pg_dump custom format ("PGDMP"), plain SQL ("--").
 GZIP_MAGIC = "1f8b"
@@ -186,6 +187,26 @@ class Integrity:
         if self.format == "plain":
             return "plain SQL" + (", gzipped" if self.gzipped else "")
         return self.format
+
+
+def integrity_problem(found: Integrity) -> str | None:
+    """Why the backup `found` describes cannot be restored, in one phrase; None when it is sound.
+    Both integrity checks (daily and monthly) and run_backup's own verification judge by it."""
+    if found.format == "empty":
+        return "empty (0 bytes)"
+    if found.gzip_error:
+        return f"gzip -t failed: {found.gzip_error}"
+    if found.format == "unknown":
+        return "neither a pg_dump archive nor SQL"
+    if found.format == "custom":
+        if found.list_error:
+            return f"pg_restore --list cannot read it: {found.list_error}"
+        if found.read_error:
+            return f"pg_restore cannot read it to the end: {found.read_error}"
+        return None
+    if not found.sql_complete:
+        return "plain SQL without pg_dump's 'dump complete' trailer (truncated, or pg_dump failed)"
+    return None
 
 
 def parse_integrity(output: str) -> Integrity:

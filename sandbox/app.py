@@ -68,6 +68,7 @@ class AppConfig:
     zoho_url: str | None = None  # None: the stub served by this process
     features: dict[str, Any] = field(default_factory=dict)
     db_pool_size: int = 10  # the connections the app allows itself (sergas_db_pool_size)
+    exit_at_start_file: str | None = None  # exists at start: exit 1 (a restart loop, sandbox/compose.py)
 
     @classmethod
     def load(cls, path: Path) -> AppConfig:
@@ -307,6 +308,7 @@ def _component(healthy: bool, started: float, error: str | None = None) -> dict[
 class SergasServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    allow_reuse_port = True  # SO_REUSEPORT: replicas on the host's network share one port
 
     def __init__(self, app: SergasApp) -> None:
         self.app = app
@@ -357,7 +359,7 @@ class SergasHandler(BaseHTTPRequestHandler):
         if path == "/metrics":
             return self._send(200, app.exposition(app.faults()), CONTENT_TYPE_LATEST)
         if path == "/api/v1/features":
-            return self._send_json(200, app.config.features)
+            return self._features(app)
         if path == "/api/v1/users":
             return self._users(app)
         return self._send_json(404, {"detail": "Not Found"})
@@ -373,19 +375,32 @@ class SergasHandler(BaseHTTPRequestHandler):
             return self._send(code, b"<html><body><h1>502 Bad Gateway</h1>", "text/html")
         return self._send_json(code, body)
 
-    def _users(self, app: SergasApp) -> int:
+    def _refused(self, app: SergasApp, path: str) -> int | None:
+        """401 (sent, and logged with the token's fingerprint) unless the admin token came as Bearer."""
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), app.config.admin_token.encode()
-        ):
-            fingerprint = "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8] if token else "<none>"
-            log.getChild("auth").warning(
-                "authentication failed for token %s path=/api/v1/users client=%s",
-                fingerprint,
-                self.client_address[0],
-            )
-            return self._send_json(401, {"detail": "Not authenticated"})
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), app.config.admin_token.encode()):
+            return None
+        fingerprint = "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8] if token else "<none>"
+        log.getChild("auth").warning(
+            "authentication failed for token %s path=%s client=%s", fingerprint, path, self.client_address[0]
+        )
+        return self._send_json(401, {"detail": "Not authenticated"})
+
+    def _features(self, app: SergasApp) -> int:
+        """The flags of the app's config (admin only); the features_flipped fault inverts some."""
+        refused = self._refused(app, "/api/v1/features")
+        if refused is not None:
+            return refused
+        flipped = set(app.faults().get("features_flipped") or ())
+        return self._send_json(
+            200, {name: (not value if name in flipped else value) for name, value in app.config.features.items()}
+        )
+
+    def _users(self, app: SergasApp) -> int:
+        refused = self._refused(app, "/api/v1/users")
+        if refused is not None:
+            return refused
         query = parse_qs(urlsplit(self.path).query)
         limit = min(max(int(query.get("limit", ["50"])[0]), 1), 500)
         offset = max(int(query.get("offset", ["0"])[0]), 0)
@@ -433,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     config = AppConfig.load(args.config)
+    if config.exit_at_start_file and Path(config.exit_at_start_file).exists():
+        log.getChild("config").error("start refused: %s exists", config.exit_at_start_file)
+        return 1
     app = SergasApp(config)
     server = SergasServer(app)
     stopping = threading.Event()

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,8 +53,12 @@ class AppProcess(ChildServer):
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Wait until the app answers HTTP (whatever the state of its dependencies)."""
 
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/features", headers={"Authorization": f"Bearer {self.settings['admin_token']}"}
+        )
+
         def answers() -> bool:
-            with NO_PROXY.open(f"{self.url}/api/v1/features", timeout=1) as response:
+            with NO_PROXY.open(request, timeout=1) as response:
                 return bool(response.status == 200)
 
         self._wait_until(answers, timeout)
@@ -125,6 +130,12 @@ class AppFaults:
     def metrics_hidden(self, *prefixes: str) -> Iterator[None]:
         """/metrics leaves out the families whose names start with `prefixes`."""
         with self._app_fault("metrics_hidden", list(prefixes)):
+            yield
+
+    @contextmanager
+    def feature_flag_flipped(self, name: str) -> Iterator[None]:
+        """/api/v1/features answers flag `name` inverted (true for false)."""
+        with self._app_fault("features_flipped", [name]):
             yield
 
     @contextmanager

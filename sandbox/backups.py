@@ -7,8 +7,10 @@ Made the way the manual's scripts make them, from a REAL pg_dump of the sandbox 
   02:00 UTC on each previous day, mtimes set to match. Local retention (30 days) is applied, so
   the days 30..39 exist only in S3 (within its 90 days);
 - monthly `monthly/sergas_prod_YYYYmm.sql.gz` = `pg_dump | gzip` (plain SQL), this month;
-- `config/config_YYYYmmdd_HHMMSS.tar.gz` holding the files listed in environments/demo.toml;
-- S3 `s3://sergas-backups/database/<name>` for each daily, with its sha256 in the metadata.
+- `config/config_YYYYmmdd_HHMMSS.tar.gz` holding the files listed in environments/demo.toml,
+  weekly over 12 weeks (the newest 2 days old);
+- S3 `s3://sergas-backups/database/<name>` for each daily, `s3://sergas-backups/config/<name>`
+  for the configuration archive, each with its sha256 in the metadata.
 """
 
 from __future__ import annotations
@@ -37,12 +39,22 @@ if TYPE_CHECKING:
 
 PREFIX = "sergas_prod_"
 S3_PREFIX = "database"
+CONFIG_S3_PREFIX = "config"
+CONFIG_WEEKS = 12
 DAYS_LOCAL = 30  # today and the 29 days before it
 DAYS_TOTAL = 40
 CONFIG_FILES = {
     "etc/systemd/system/sergas-app.service": "[Service]\nExecStart=/home/sergas/venv/bin/uvicorn app:app\n",
     "etc/nginx/sites-available/sergas": "server { listen 443 ssl; location / { proxy_pass http://127.0.0.1:8000; } }\n",
-    "home/sergas/super-account-manager/.env": "ENVIRONMENT=sandbox\nLOG_LEVEL=INFO\n",
+    "home/sergas/super-account-manager/.env": (
+        "ENVIRONMENT=sandbox\nLOG_LEVEL=INFO\n"
+        "# app.config_env reads these by name: their values never leave the host\n"
+        'export SECRET_KEY="sandbox-env-secret-value-7f3a9c"\n'
+        "ZOHO_CLIENT_ID=1000.SANDBOXCLIENT\n"
+        "ZOHO_CLIENT_SECRET='sandbox-zoho-secret-value-b41d7e'  # quoted, with a comment\n"
+        "DATABASE_POOL_SIZE=5\n"
+        "DATABASE_MAX_OVERFLOW=5  # 10 per worker, of the 17 connections the sandbox's PostgreSQL accepts\n"
+    ),
     "home/sergas/super-account-manager/alembic.ini": "[alembic]\nscript_location = migrations\n",
 }
 
@@ -70,6 +82,10 @@ class BackupLayout:
 
 def daily_name(when: dt.datetime, ext: str = "sql.gz") -> str:
     return f"{PREFIX}{when:%Y%m%d_%H%M%S}.{ext}"
+
+
+def config_archive_name(when: dt.datetime) -> str:
+    return f"config_{when:%Y%m%d_%H%M%S}.tar.gz"
 
 
 def pg_dump(bin_dir: Path, dsn: str, *, custom: bool = True, timeout: float = 600) -> bytes:
@@ -123,8 +139,11 @@ def build(
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for source in layout.config_sources:
             tar.add(source, arcname=str(source).lstrip("/"))
-    config_time = now - dt.timedelta(days=2)
-    write(layout.config / f"config_{config_time:%Y%m%d_%H%M%S}.tar.gz", buffer.getvalue(), config_time)
+    for week in range(CONFIG_WEEKS):  # weekly, the newest 2 days old: all within the 90 days
+        config_time = now - dt.timedelta(days=2 + 7 * week)
+        config_name = config_archive_name(config_time)
+        write(layout.config / config_name, buffer.getvalue(), config_time)
+        uploads.append((f"{CONFIG_S3_PREFIX}/{config_name}", buffer.getvalue()))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda item: upload(s3_client, *item), uploads))
@@ -231,6 +250,71 @@ class BackupFaults:
             for path in local:
                 path.unlink(missing_ok=True)
             client.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
+
+    @contextmanager
+    def monthly_broken(self, kind: str) -> Iterator[str]:
+        """This month's full backup "missing" (moved to `backups/.held`) or "truncated" (its
+        gzip cut in half); put back on exit, and whatever was written in its place meanwhile
+        (a run_monthly_backup) removed. Yields its name."""
+        monthly = self.backup_layout.monthly
+        [path] = monthly.glob(f"{PREFIX}{dt.datetime.now(dt.UTC):%Y%m}.*")
+        before = set(monthly.iterdir())
+        saved, stat = path.read_bytes(), path.stat()
+        if kind == "missing":
+            path.unlink()
+        elif kind == "truncated":
+            path.write_bytes(saved[: len(saved) // 2])
+        else:
+            raise ValueError(f"unknown broken monthly backup {kind!r}: missing or truncated")
+        try:
+            yield path.name
+        finally:
+            for extra in set(monthly.iterdir()) - before:
+                extra.unlink(missing_ok=True)
+            path.write_bytes(saved)
+            os.utime(path, (stat.st_atime, stat.st_mtime))
+
+    def _newest_config(self) -> tuple[Path, str]:
+        path = max(self.backup_layout.config.glob("config_*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        return path, f"{CONFIG_S3_PREFIX}/{path.name}"
+
+    @contextmanager
+    def config_copy_broken(self, kind: str) -> Iterator[str]:
+        """The newest configuration archive's S3 copy "missing", or differing in "size" (cut, its
+        metadata the original's sha256) or in "sha256" (same size, bytes flipped, metadata the
+        flipped bytes' sha256: a faithful upload of a changed file). Put back on exit; yields the key."""
+        client, (path, key) = self._s3(), self._newest_config()
+        data = path.read_bytes()
+        if kind == "missing":
+            client.delete_object(Bucket=BUCKET, Key=key)
+        elif kind == "size":
+            client.put_object(
+                Bucket=BUCKET, Key=key, Body=data[:-10], Metadata={"sha256": hashlib.sha256(data).hexdigest()}
+            )
+        elif kind == "sha256":
+            upload(client, key, data[:-1] + bytes([data[-1] ^ 0xFF]))
+        else:
+            raise ValueError(f"unknown broken configuration copy {kind!r}: missing, size or sha256")
+        try:
+            yield key
+        finally:
+            upload(client, key, data)
+
+    @contextmanager
+    def config_archive_expired(self, days: int = 100) -> Iterator[str]:
+        """A configuration archive `days` old left on the host and in S3 (past the 90 days); both
+        removed on exit if still there. Yields its name."""
+        client, (newest, _key) = self._s3(), self._newest_config()
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        data = newest.read_bytes()
+        path = write(self.backup_layout.config / config_archive_name(when), data, when)
+        key = f"{CONFIG_S3_PREFIX}/{path.name}"
+        upload(client, key, data)
+        try:
+            yield path.name
+        finally:
+            path.unlink(missing_ok=True)
+            client.delete_object(Bucket=BUCKET, Key=key)
 
     @contextmanager
     def s3_stopped(self) -> Iterator[None]:

@@ -496,6 +496,25 @@ class PostgresFaults:
                 conn.execute("UPDATE users SET disabled = false WHERE id = ANY(%s)", ([i for i, _ in rows],))
 
     @contextmanager
+    def audit_logged(self, user_id: int, action: str, minutes_ago: float = 60) -> Iterator[int]:
+        """An audit_log entry: user `user_id` did `action` `minutes_ago` minutes ago. Any id is
+        taken, also one no user has (the foreign key is not enforced for this row, as for an
+        entry written by a tool outside the app); deleted on exit. Yields the entry's id."""
+        with self._admin_session() as conn:
+            with conn.transaction():
+                conn.execute("SET LOCAL session_replication_role = replica")
+                row = conn.execute(
+                    "INSERT INTO audit_log (user_id, action, created_at)"
+                    " VALUES (%s, %s, now() - make_interval(secs => %s)) RETURNING id",
+                    (user_id, action, minutes_ago * 60),
+                ).fetchone()
+            assert row is not None
+            try:
+                yield row[0]
+            finally:
+                conn.execute("DELETE FROM audit_log WHERE id = %s", (row[0],))
+
+    @contextmanager
     def wal_archive_failing(self, timeout: float = 30) -> Iterator[str]:
         """archive_command set to a failing command (ALTER SYSTEM, reload), a write and a WAL
         switch, until pg_stat_archiver shows that segment failed; yields its name. On exit:

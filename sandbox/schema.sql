@@ -114,14 +114,23 @@ CROSS JOIN LATERAL (
              ELSE now() - (random() * interval '30 days') END AS started_at
 ) AS s;
 
--- 5000 audit entries over the last 90 days.
+-- 5000 audit entries over the last 90 days. A healthy log for audit.review: in the last 30 days
+-- only enabled users act, and no privileged action (user.*) was taken; the disabled users'
+-- actions and the user.create entries are all 35 to 90 days old (they were disabled then).
 INSERT INTO audit_log (user_id, action, details, created_at)
 SELECT
-    1 + (g % 200),
-    (ARRAY['login', 'logout', 'account.view', 'account.update', 'recommendation.approve',
-           'recommendation.reject', 'user.create', 'export.csv'])[1 + g % 8],
+    a.user_id,
+    a.action,
     jsonb_build_object('ip', format('10.0.%s.%s', g % 250, (g * 13) % 250),
                        'account_id', 1 + (g * 11) % 2000,
                        'user_agent', 'Mozilla/5.0'),
-    now() - (random() * interval '90 days')
-FROM generate_series(1, 5000) AS g;
+    CASE WHEN a.user_id % 40 = 7 OR a.action LIKE 'user.%'
+         THEN now() - interval '35 days' - (random() * interval '55 days')
+         ELSE now() - (random() * interval '90 days') END
+FROM generate_series(1, 5000) AS g
+CROSS JOIN LATERAL (
+    SELECT
+        1 + (g % 200) AS user_id,
+        (ARRAY['login', 'logout', 'account.view', 'account.update', 'recommendation.approve',
+               'recommendation.reject', 'user.create', 'export.csv'])[1 + g % 8] AS action
+) AS a;

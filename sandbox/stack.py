@@ -6,8 +6,10 @@ import atexit
 import contextlib
 import json
 import os
+import pwd
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -18,11 +20,15 @@ from types import TracebackType
 from typing import Any
 
 from sandbox import backups as sandbox_backups
+from sandbox import config_env as sandbox_config_env
 from sandbox import control
 from sandbox import logs as sandbox_logs
 from sandbox.alertmanager import AlertmanagerFaults, AlertmanagerServer
 from sandbox.app_process import AppFaults, AppProcess
+from sandbox.app_source import SourceFaults, source_dir, write_source
+from sandbox.apt import AptFaults, AptState
 from sandbox.backups import BackupFaults
+from sandbox.config_env import ConfigEnvFaults
 from sandbox.logs import LogFaults
 from sandbox.ports import free_port
 from sandbox.postgres import PostgresCluster, PostgresFaults
@@ -73,6 +79,8 @@ class SandboxState:
     pushgateway_url: str = ""
     tls_port: int = 0
     tls_ca_file: str = ""
+    apt_config: str = ""  # the private apt state's apt.conf (sandbox/apt.py)
+    app_python: str = ""  # the interpreter the app runs on (AppProcess: the owner's)
 
     @property
     def state_file(self) -> Path:
@@ -125,11 +133,26 @@ class SandboxState:
             "SANDBOX_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
             "SANDBOX_TLS_PORT": str(self.tls_port),
             "SANDBOX_TLS_CA": self.tls_ca_file,
+            "SANDBOX_USER": pwd.getpwuid(os.geteuid()).pw_name,  # owns the sandbox's files (the .env)
+            "SANDBOX_APT_CONFIG": self.apt_config,
+            "SANDBOX_APP_PYTHON": self.app_python,
+            "SANDBOX_APP_SOURCE": str(source_dir(self.root)),
+            "SANDBOX_BANDIT": str(Path(self.app_python).parent / "bandit"),
         }
 
 
 class Faults(
-    PostgresFaults, RedisFaults, AppFaults, LogFaults, PrometheusFaults, AlertmanagerFaults, BackupFaults, TlsFaults
+    PostgresFaults,
+    RedisFaults,
+    AppFaults,
+    LogFaults,
+    PrometheusFaults,
+    AlertmanagerFaults,
+    BackupFaults,
+    TlsFaults,
+    AptFaults,
+    SourceFaults,
+    ConfigEnvFaults,
 ):
     """The fault states of one sandbox (`sandbox.faults`): context managers that put one component
     in a fault state and restore it, each defined beside its component's server.
@@ -153,6 +176,9 @@ class Faults(
             self, state.root, state.s3_endpoint, state.s3_access_key_id, state.s3_secret_access_key, lifecycle
         )
         TlsFaults.__init__(self, state.root / "tls")
+        AptFaults.__init__(self, state.root / "apt")
+        SourceFaults.__init__(self, state.root)
+        ConfigEnvFaults.__init__(self, state.root)
 
 
 class Sandbox:
@@ -212,6 +238,7 @@ class Sandbox:
         log_dir = root / "logs"
         log_dir.mkdir()
         sandbox_logs.write_history(log_dir)  # a realistic past: app.log, app.log.1, app.log.2.gz
+        write_source(root)  # the app's source folder, for bandit
         faults_file = root / "faults.json"
         faults_file.write_text("{}\n")
         token = secrets.token_hex(6)
@@ -276,6 +303,8 @@ class Sandbox:
 
         self._s3_started()
         sandbox_backups.build(root, self.postgres.bin_dir, self.postgres.superuser_dsn, self.s3.client())
+        sandbox_config_env.secure(root)  # the .env build() wrote, as a deployment keeps it
+        apt_config = AptState(root / "apt").build()  # host.security_updates: a private apt state
         self.alertmanager.wait_ready()
         self.pushgateway.wait_ready()
         self.prometheus.wait_ready()
@@ -312,6 +341,8 @@ class Sandbox:
             pushgateway_url=self.pushgateway.url,
             tls_port=self.tls.port,
             tls_ca_file=str(self.tls.ca_file),
+            apt_config=str(apt_config),
+            app_python=sys.executable,
         )
         self.state = state
         self._save_state()

@@ -26,7 +26,7 @@ class Route:
 
 
 DEFAULT_ROUTES = (
-    Route("/api/v1/features", 0.5),
+    Route("/api/v1/features", 0.5, authorized=True),
     Route("/api/v1/users?limit=5", 1.0, authorized=True),
     Route("/health", 1.0),  # each /health call also calls Zoho (the stub) once
 )

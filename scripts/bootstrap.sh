@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager prometheus-pushgateway openssh-server iproute2 procps chromium systemd-journal-remote)
+packages=(postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager prometheus-pushgateway openssh-server iproute2 procps chromium systemd-journal-remote docker.io docker-compose)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

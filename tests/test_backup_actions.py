@@ -1,7 +1,10 @@
 """The backup actions, alone: rotate_backups keeps the newest N even when every backup is past
 retention, never touches a name outside the pattern or anything behind a symlink, and cleans S3
 the same way; run_backup takes a real pg_dump -Fc of the sandbox, verifies it, uploads it with
-its sha256, and the checks accept the result (custom format .dump layout)."""
+its sha256, and the checks accept the result (custom format .dump layout); run_monthly_backup
+does the same for this month's full backup and then has nothing to do; both offered by their
+checks, plan, apply, re-verify, and find nothing to do the next run; rotation covers the
+configuration archives, on the host and in S3."""
 
 from __future__ import annotations
 
@@ -16,16 +19,18 @@ from typing import Any
 import pytest
 import testinfra
 
-from actions.backups import Aged, RotateBackups, RunBackup, select_expired
+from actions.backups import Aged, RotateBackups, RunBackup, RunMonthlyBackup, select_expired
 from fixtures.hosts import run_bounded
 from probes.backups import daily_name
 from probes.s3 import make_client
 from sandbox import Sandbox
 from sergas.config import BackupsConfig
 from tests.conftest import RunChecks
+from tests.test_remediation import audit_lines
 
 DAY = 86400.0
 PATTERN = daily_name("sergas_prod_")
+FILE = "backups/test_backups.py"
 LOCAL = testinfra.get_host("local://")
 
 
@@ -172,3 +177,79 @@ def test_run_backup_dumps_verifies_uploads_and_the_checks_accept_it(sandbox: San
     finally:
         (folder / action.name).unlink(missing_ok=True)
         client.delete_object(Bucket="sergas-backups", Key=key)
+
+
+def test_run_monthly_backup_dumps_verifies_and_then_has_nothing_to_do(sandbox: Sandbox, tmp_path: Path) -> None:
+    state = sandbox.require_state()
+    folder = tmp_path / "monthly"
+    config = BackupsConfig(monthly_dir=str(folder))
+    action = RunMonthlyBackup(run=run, backups=config, dsn=state.pg_superuser_dsn).bind(
+        environment="demo", target="localhost"
+    )
+    name = f"sergas_prod_{dt.datetime.now(dt.UTC):%Y%m}.dump"
+    assert action.plan() == [
+        f"pg_dump -Fc postgresql://postgres@{state.root}/pgsock:{state.pg_port}/sergas -f {folder}/.{name}.partial"
+        " on localhost",
+        f"verify {folder}/.{name}.partial on localhost: pg_restore --list and a full read",
+        f"rename it to {folder}/{name}",
+    ], "the manual's monthly layout, done right: custom format, no gzip on top, never uploaded"
+    outcome = action.apply()
+    assert outcome.error is None, outcome
+    assert re.fullmatch(r"verified \S+\.dump: \d+ TOC entries, 5 tables with data", outcome.done[1])
+    assert (folder / name).read_bytes().startswith(b"PGDMP")
+    assert action.plan() == [], "this month's full backup is there and sound"
+    again = action.apply()
+    assert again.done == [] and again.skipped == [f"{folder}/{name} is there and sound"], again
+    assert sorted(p.name for p in folder.iterdir()) == [name], "no partial file, no lock left"
+
+
+def test_monthly_full_missing_is_remediated_once(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    args = ("-m", "monthly", "-k", "monthly_full")
+    with sandbox.faults.monthly_broken("missing") as name:
+        planned = run_checks(FILE, args=args)
+        assert planned.status("backups.monthly_full") == "critical"
+        assert "PLANNED run_monthly_backup (safe) for backups.monthly_full" in planned.output
+        assert audit_lines(planned)[0]["decision"] == "planned"
+
+        applied = run_checks(FILE, args=(*args, "--remediate=safe"))
+        [record] = applied.checks("backups.monthly_full")
+        assert record["status"] == "ok", applied.output
+        assert record["before"]["status"] == "critical"
+        made = name.replace(".sql.gz", ".dump")
+        assert f"{made} (" in record["message"] and "pg_dump -Fc custom format written to a file" in record["message"]
+        assert [line["decision"] for line in audit_lines(applied)] == ["applied"]
+
+        again = run_checks(FILE, args=(*args, "--remediate=safe"))
+        assert again.status("backups.monthly_full") == "ok"
+        assert audit_lines(again) == [], "a second run finds nothing to do"
+
+
+def test_rotate_backups_deletes_expired_config_archives_locally_and_in_s3(
+    run_checks: RunChecks, sandbox: Sandbox
+) -> None:
+    args = ("-m", "weekly", "-k", "config_offsite")
+    state, client = sandbox.require_state(), _s3(sandbox)
+    folder = state.root / "backups" / "config"
+    with sandbox.faults.config_archive_expired(days=100) as name:
+        planned = run_checks(FILE, args=args)
+        assert planned.status("backups.config_offsite") == "warning"
+        assert re.search(
+            rf"configuration archives older than 90 days = 2 \(1 on localhost, 1 in s3://sergas-backups/config/; "
+            rf"oldest {name}\) >= warning 1$",
+            planned.message("backups.config_offsite"),
+        ), planned.message("backups.config_offsite")
+        [line] = audit_lines(planned)
+        assert line["plan"] == [
+            f"delete {folder}/{name} (100 days old) on localhost",
+            f"delete s3://sergas-backups/config/{name} (100 days old)",
+        ]
+
+        applied = run_checks(FILE, args=(*args, "--remediate=rotate_backups"))
+        assert applied.status("backups.config_offsite") == "ok", applied.output
+        assert not (folder / name).exists()
+        assert "Contents" not in client.list_objects_v2(Bucket="sergas-backups", Prefix=f"config/{name}")
+        assert len(list(folder.glob("config_*.tar.gz"))) == 12, "the sandbox's twelve weeks stay"
+
+        again = run_checks(FILE, args=(*args, "--remediate=rotate_backups"))
+        assert again.status("backups.config_offsite") == "ok"
+        assert audit_lines(again) == []

@@ -1,6 +1,7 @@
 """The backup checks: ok on the sandbox's healthy backup history, and the right status with a
 one-line message under each real fault (a stopped backup job, a truncated / corrupt / empty
-newest backup, a missing S3 copy, a rotation that stopped, S3 down, S3 credentials revoked).
+newest backup, a missing S3 copy, a rotation that stopped, S3 down, S3 credentials revoked, a
+truncated monthly full, a configuration archive's S3 copy missing or different).
 The restore drill restores the sandbox's real pg_dump into a scratch database and drops it; a
 drill on a truncated archive fails with pg_restore's reason and leaves no scratch database."""
 
@@ -22,6 +23,7 @@ BACKUP_IDS = {
     "backups.s3_retention",
     "backups.monthly_full",
     "backups.config_backup",
+    "backups.config_offsite",
 }
 FILE = "backups/test_backups.py"
 
@@ -107,7 +109,7 @@ def test_empty_backup(run_checks: RunChecks, sandbox: Sandbox) -> None:
     with sandbox.faults.backup_broken("empty") as name:
         run = run_checks(FILE, args=("-k", "integrity or latest_age"))
     assert run.status("backups.integrity") == "critical"
-    assert run.message("backups.integrity") == f"localhost: newest backup {name} is empty (0 bytes)"
+    assert run.message("backups.integrity") == f"localhost: newest backup {name}: empty (0 bytes)"
     assert run.status("backups.latest_age") == "ok", "an empty file is recent: integrity is what catches it"
 
 
@@ -135,6 +137,49 @@ def test_retention_not_applied(run_checks: RunChecks, sandbox: Sandbox) -> None:
         r"objects older than 90 days = 10 \(oldest sergas_prod_\d{8}_020000\.sql\.gz\) >= warning 1",
         run.message("backups.s3_retention"),
     ), run.message("backups.s3_retention")
+
+
+def test_truncated_monthly_full_fails_the_integrity_check(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    with sandbox.faults.monthly_broken("truncated") as name:
+        run = run_checks(FILE, args=("-m", "monthly", "-k", "monthly_full"))
+    assert run.status("backups.monthly_full") == "critical"
+    assert re.fullmatch(
+        rf"localhost: monthly full backup {name}: gzip -t failed: gzip: \S+: unexpected end of file",
+        run.message("backups.monthly_full"),
+    ), run.message("backups.monthly_full")
+    assert "PLANNED run_monthly_backup (safe) for backups.monthly_full" in run.output
+
+
+def test_healthy_config_archive_copy(run_checks: RunChecks) -> None:
+    run = run_checks(FILE, args=("-m", "weekly", "-k", "config_offsite"))
+    assert run.status("backups.config_offsite") == "ok", run.output
+    assert re.fullmatch(
+        r"localhost: config_\d{8}_\d{6}\.tar\.gz is in s3://sergas-backups/config/: size and sha256 match; "
+        r"configuration archives older than 90 days = 0",
+        run.message("backups.config_offsite"),
+    ), run.message("backups.config_offsite")
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (
+            "missing",
+            r"newest configuration archive (?P<name>\S+) is not in s3://sergas-backups/config/ \(no object {key}\)",
+        ),
+        ("size", r"{key} is (?P<s3>\d+) bytes in S3, (?P<local>\d+) bytes on localhost: incomplete upload"),
+        ("sha256", r"{key}: sha256 in S3 metadata [0-9a-f]{{12}}… differs from the local [0-9a-f]{{12}}…"),
+    ],
+)
+def test_config_archive_copy_missing_or_different(
+    run_checks: RunChecks, sandbox: Sandbox, kind: str, message: str
+) -> None:
+    with sandbox.faults.config_copy_broken(kind) as key:
+        run = run_checks(FILE, args=("-m", "weekly", "-k", "config_offsite"))
+    assert run.status("backups.config_offsite") == "critical"
+    assert re.fullmatch("localhost: " + message.format(key=re.escape(key)), run.message("backups.config_offsite")), (
+        run.message("backups.config_offsite")
+    )
 
 
 def test_s3_unreachable(run_checks: RunChecks, sandbox: Sandbox) -> None:

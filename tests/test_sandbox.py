@@ -44,6 +44,11 @@ ENV_VARS = {
     "SANDBOX_S3_SECRET_ACCESS_KEY",
     "SANDBOX_TLS_PORT",
     "SANDBOX_TLS_CA",
+    "SANDBOX_USER",
+    "SANDBOX_APT_CONFIG",
+    "SANDBOX_APP_PYTHON",
+    "SANDBOX_APP_SOURCE",
+    "SANDBOX_BANDIT",
 }
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) sergas(\.\w+)* \S"
@@ -190,7 +195,8 @@ def test_api_users_requires_the_admin_token(state: SandboxState) -> None:
 
 
 def test_features_and_metrics(state: SandboxState) -> None:
-    features = get(state, "/api/v1/features").json()
+    assert get(state, "/api/v1/features").status_code == 401  # admin only, as /api/v1/users
+    features = get(state, "/api/v1/features", headers={"Authorization": f"Bearer {state.admin_token}"}).json()
     assert features["new_feature"] is False
     metrics = get(state, "/metrics")
     assert metrics.status_code == 200

@@ -15,14 +15,22 @@ from collections.abc import Callable
 import pytest
 from testinfra.host import Host
 
-from actions.backups import RotateBackups, RunBackup, Runner, aged_files, aged_objects, select_expired
+from actions.backups import (
+    RotateBackups,
+    RunBackup,
+    RunMonthlyBackup,
+    Runner,
+    aged_files,
+    aged_objects,
+    select_expired,
+)
 from fixtures.backups import BackupStore, store_or_none
 from fixtures.hosts import run_bounded
 from fixtures.measure import CheckRun, check
 from fixtures.remediation import Remediation
 from probes import backups as probe
 from probes.drill import DrillRefused, run_drill
-from probes.s3 import S3Unavailable, head_object, lifecycle_rules, list_objects
+from probes.s3 import ObjectHead, S3Unavailable, head_object, lifecycle_rules, list_objects
 from sergas.config import BackupsConfig, Environment
 from sergas.status import Limit, Status, unknown
 from sergas.units import Unit, format_quantity
@@ -102,6 +110,34 @@ def _fetcher(host: Host) -> Callable[[str], bytes] | None:
     return None if host.backend.NAME == "local" else (lambda path: host.file(path).content)
 
 
+def _verify(host: Host, check: CheckRun, directory: str, file: probe.BackupFile, what: str) -> bool:
+    """Read `file` whole on the host as backups.integrity does (gzip -t, pg_restore --list and a
+    full read, or the SQL trailer) and judge it: critical when it cannot be restored, else ok
+    with what it holds. True when it is sound. Serves the daily and the monthly backups."""
+    path = f"{directory.rstrip('/')}/{file.name}"
+    rc, out, err = run_bounded(host, probe.integrity_command(path), SCAN_TIMEOUT)
+    check.attach(f"integrity of {file.name}", out + err)
+    try:
+        found = probe.parse_integrity(out)
+    except ValueError:
+        raise unknown(f"cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
+    check.record("size", found.size, Unit.BYTES)
+    if found.pg_restore_missing:
+        raise unknown(f"pg_restore is not installed: cannot read {file.name}")
+    problem = probe.integrity_problem(found)
+    if problem:
+        check.critical(f"{what} {file.name}: {problem}")
+        return False
+    if found.format == "custom":
+        check.record("toc_entries", found.entries)
+        check.record("tables_with_data", found.table_data)
+    contents = (
+        f"{found.entries} TOC entries, {found.table_data} tables with data" if found.format == "custom" else "SQL"
+    )
+    check.ok(f"{file.name} ({format_quantity(found.size, Unit.BYTES)}, {contents}): {found.layout}")
+    return True
+
+
 @pytest.mark.daily
 @pytest.mark.timeout(SCAN_TIMEOUT + 60)
 @check(
@@ -114,51 +150,48 @@ def test_integrity(host: Host, backups: BackupsConfig, check: CheckRun, environm
     if not files:
         return
     newest = files[-1]
-    path = f"{backups.dir.rstrip('/')}/{newest.name}"
-    rc, out, err = run_bounded(host, probe.integrity_command(path), SCAN_TIMEOUT)
-    check.attach(f"integrity of {newest.name}", out + err)
-    try:
-        found = probe.parse_integrity(out)
-    except ValueError:
-        raise unknown(f"cannot inspect {path}: {(err or out).strip()[:200] or f'exit {rc}'}") from None
-    check.record("size", found.size, Unit.BYTES)
-    size = format_quantity(found.size, Unit.BYTES)
-    if found.format == "empty":
-        check.critical(f"newest backup {newest.name} is empty (0 bytes)")
-        return
-    if found.gzip_error:
-        check.critical(f"newest backup {newest.name}: gzip -t failed: {found.gzip_error}")
-    if found.format == "unknown":
-        check.critical(f"newest backup {newest.name} ({size}) is neither a pg_dump archive nor SQL")
-    elif found.format == "custom":
-        if found.pg_restore_missing:
-            raise unknown(f"pg_restore is not installed: cannot read {newest.name}")
-        if found.list_error:
-            check.critical(f"newest backup {newest.name}: pg_restore --list cannot read it: {found.list_error}")
-        elif found.read_error:
-            check.critical(f"newest backup {newest.name}: pg_restore cannot read it to the end: {found.read_error}")
-        check.record("toc_entries", found.entries)
-        check.record("tables_with_data", found.table_data)
-    elif not found.sql_complete:
-        check.critical(
-            f"newest backup {newest.name}: plain SQL without pg_dump's 'dump complete' trailer"
-            " (truncated, or pg_dump failed)"
-        )
-    contents = (
-        f"{found.entries} TOC entries, {found.table_data} tables with data" if found.format == "custom" else "SQL"
-    )
-    check.ok(f"{newest.name} ({size}, {contents}): {found.layout}")
-    if len(files) > 1 and files[-2].size > 0:
+    if _verify(host, check, backups.dir, newest, "newest backup") and len(files) > 1 and files[-2].size > 0:
         previous = files[-2]
-        shrink = 100.0 * (previous.size - found.size) / previous.size
+        shrink = 100.0 * (previous.size - newest.size) / previous.size
         check.measure(
             "shrink",
             max(shrink, 0.0),
             label=f"{newest.name} shrink",
             context={"file": newest.name},
-            detail=f"{size} against {format_quantity(previous.size, Unit.BYTES)} of {previous.name}; "
-            "a table may be missing",
+            detail=f"{format_quantity(newest.size, Unit.BYTES)} against "
+            f"{format_quantity(previous.size, Unit.BYTES)} of {previous.name}; a table may be missing",
         )
+
+
+def _compare_copy(
+    host: Host, check: CheckRun, store: BackupStore, directory: str, file: probe.BackupFile, what: str
+) -> ObjectHead | None:
+    """Judge the S3 copy of `file` (in `directory` on the host): critical when it is missing or
+    differs in size or sha256 (kept in its metadata), else ok. Its head, when there is a copy."""
+    try:
+        head = head_object(store.client, store.location, file.name)
+    except S3Unavailable as exc:
+        raise unknown(f"{store.label}: {exc}") from None
+    where = store.location.key(file.name)
+    if head is None:
+        check.critical(f"{what} {file.name} is not in {store.location}/ (no object {where})")
+        return None
+    if head.size != file.size:  # no need to hash: they differ
+        check.critical(f"{where} is {head.size} bytes in S3, {file.size} bytes on {check.target}: incomplete upload")
+    elif head.sha256:
+        rc, out, err = run_bounded(host, probe.sha256_command(f"{directory.rstrip('/')}/{file.name}"), SCAN_TIMEOUT)
+        local = out.strip()
+        if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", local):
+            raise unknown(f"cannot compute the sha256 of {file.name}: {err.strip()[:200]}")
+        if local != head.sha256.lower():
+            check.critical(f"{where}: sha256 in S3 metadata {head.sha256[:12]}… differs from the local {local[:12]}…")
+        check.ok(f"{file.name} is in {store.location}/: size and sha256 match")
+    else:
+        check.ok(
+            f"{file.name} is in {store.location}/: size matches; no sha256 in the object's metadata"
+            f" (ETag {head.etag} is not always an MD5)"
+        )
+    return head
 
 
 @pytest.mark.daily
@@ -175,30 +208,10 @@ def test_offsite_copy(
     if not files:
         return
     newest = files[-1]
-    try:
-        head = head_object(backup_store.client, backup_store.location, newest.name)
-    except S3Unavailable as exc:
-        raise unknown(f"{backup_store.label}: {exc}") from None
-    where = backup_store.location.key(newest.name)
-    if head is None:
-        check.critical(f"newest backup {newest.name} is not in {backup_store.location}/ (no object {where})")
-        return
-    if head.size != newest.size:  # no need to hash: they differ
-        check.critical(f"{where} is {head.size} bytes in S3, {newest.size} bytes on {check.target}: incomplete upload")
-    elif head.sha256:
-        rc, out, err = run_bounded(host, probe.sha256_command(f"{backups.dir.rstrip('/')}/{newest.name}"), SCAN_TIMEOUT)
-        local = out.strip()
-        if rc != 0 or not re.fullmatch(r"[0-9a-f]{64}", local):
-            raise unknown(f"cannot compute the sha256 of {newest.name}: {err.strip()[:200]}")
-        if local != head.sha256.lower():
-            check.critical(f"{where}: sha256 in S3 metadata {head.sha256[:12]}… differs from the local {local[:12]}…")
-        check.ok(f"{newest.name} is in {backup_store.location}/: size and sha256 match")
-    else:
-        check.ok(
-            f"{newest.name} is in {backup_store.location}/: size matches; no sha256 in the object's metadata"
-            f" (ETag {head.etag} is not always an MD5)"
-        )
-    check.measure("upload_age", now - head.last_modified.timestamp(), label=f"{where} uploaded")
+    head = _compare_copy(host, check, backup_store, backups.dir, newest, "newest backup")
+    if head is not None:
+        where = backup_store.location.key(newest.name)
+        check.measure("upload_age", now - head.last_modified.timestamp(), label=f"{where} uploaded")
 
 
 @pytest.mark.weekly
@@ -286,26 +299,44 @@ def test_s3_retention(
 
 
 @pytest.mark.monthly
-@check("backups.monthly_full", "A monthly full backup exists for the current month")
-def test_monthly_full(host: Host, backups: BackupsConfig, check: CheckRun, environment: Environment) -> None:
+@pytest.mark.timeout(SCAN_TIMEOUT + 60)
+@check(
+    "backups.monthly_full",
+    "A monthly full backup exists for the current month and is readable by pg_restore",
+    offers=(RunMonthlyBackup,),
+)
+def test_monthly_full(
+    host: Host, backups: BackupsConfig, check: CheckRun, remediation: Remediation, environment: Environment
+) -> None:
     if backups.monthly_dir is None:
         pytest.skip("no monthly full backups in this environment ([backups] monthly_dir is not set)")
     pattern = probe.monthly_name(backups.file_prefix)
     found = _listing(host, backups.monthly_dir, f"{backups.file_prefix}*", pattern, environment.command_timeout)
+    current: list[probe.BackupFile] = []
     if found is None:
         check.critical(f"{backups.monthly_dir} does not exist: no monthly backups")
-        return
-    now, files = found
-    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
-    due = probe.monthly_due(today)
-    current = [f for f in files if (m := pattern.match(f.name)) and m["stamp"] >= due]
-    if not current:
-        newest = f" (newest: {files[-1].name})" if files else ""
-        check.critical(f"no monthly full backup for {due[:4]}-{due[4:]} in {backups.monthly_dir}{newest}")
-    elif current[-1].size == 0:
-        check.critical(f"monthly full backup {current[-1].name} is empty (0 bytes)")
     else:
-        check.ok(f"{current[-1].name} ({format_quantity(current[-1].size, Unit.BYTES)})")
+        now, files = found
+        due = probe.monthly_due(dt.datetime.fromtimestamp(now, dt.UTC).date())
+        current = [f for f in files if (m := pattern.match(f.name)) and m["stamp"] >= due]
+        if not current:
+            newest = f" (newest: {files[-1].name})" if files else ""
+            check.critical(f"no monthly full backup for {due[:4]}-{due[4:]} in {backups.monthly_dir}{newest}")
+    sound = bool(current) and _verify(host, check, backups.monthly_dir, current[-1], "monthly full backup")
+    if not sound and environment.postgres is not None:
+        dsn = backups.dump_dsn or environment.postgres.dsn
+        remediation.offer(RunMonthlyBackup(run=_runner(host), backups=backups, dsn=dsn))
+
+
+def _config_archives(
+    host: Host, check: CheckRun, directory: str, timeout: float
+) -> tuple[float, list[probe.BackupFile]]:
+    """(host clock, the configuration archives oldest first); critical when there is none."""
+    found = _listing(host, directory, probe.CONFIG_GLOB, probe.CONFIG_NAME, timeout)
+    if found is None or not found[1]:
+        check.critical(f"no configuration archive config_YYYYmmdd_HHMMSS.tar.gz in {directory}")
+        return 0.0, []
+    return found
 
 
 @pytest.mark.weekly
@@ -318,11 +349,9 @@ def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, envi
     if backups.config_dir is None:
         pytest.skip("no configuration backups in this environment ([backups] config_dir is not set)")
     timeout = environment.command_timeout
-    found = _listing(host, backups.config_dir, "config_*.tar.gz", probe.CONFIG_NAME, timeout)
-    if found is None or not found[1]:
-        check.critical(f"no configuration archive config_YYYYmmdd_HHMMSS.tar.gz in {backups.config_dir}")
+    now, files = _config_archives(host, check, backups.config_dir, timeout)
+    if not files:
         return
-    now, files = found
     newest = files[-1]
     check.measure(
         "age", newest.age(now), label=f"newest configuration archive {newest.name} age", context={"file": newest.name}
@@ -339,6 +368,51 @@ def test_config_backup(host: Host, backups: BackupsConfig, check: CheckRun, envi
         check.critical(f"{newest.name} lacks {', '.join(missing)}")
     else:
         check.ok(f"{newest.name} holds all {len(backups.config_files)} listed files")
+
+
+@pytest.mark.weekly
+@pytest.mark.timeout(SCAN_TIMEOUT + 60)
+@check(
+    "backups.config_offsite",
+    "The newest configuration archive is in S3, same size and sha256; none past retention remains",
+    expired=Limit(1, None),
+    offers=(RotateBackups,),
+)
+def test_config_offsite(
+    host: Host,
+    backups: BackupsConfig,
+    config_store: BackupStore,
+    check: CheckRun,
+    remediation: Remediation,
+    environment: Environment,
+) -> None:
+    if backups.config_dir is None:
+        pytest.skip("no configuration backups in this environment ([backups] config_dir is not set)")
+    now, files = _config_archives(host, check, backups.config_dir, environment.command_timeout)
+    if not files:
+        return
+    _compare_copy(host, check, config_store, backups.config_dir, files[-1], "newest configuration archive")
+    pattern, retention = probe.CONFIG_NAME, backups.config_retention
+    try:
+        objects = [o for o in list_objects(config_store.client, config_store.location) if pattern.match(o.name)]
+    except S3Unavailable as exc:
+        raise unknown(f"{config_store.label}: {exc}") from None
+    local = select_expired(aged_files(files, now), retention, backups.keep_newest, pattern)
+    aged = aged_objects(objects, pattern, dt.datetime.now(dt.UTC).timestamp())
+    remote = select_expired(aged, retention, backups.keep_newest, pattern)
+    check.record("archives", len(files))
+    check.record("objects", len(objects))
+    oldest = max([*local, *remote], key=lambda a: a.age, default=None)
+    check.measure(
+        "expired",
+        len(local) + len(remote),
+        label=f"configuration archives older than {retention / DAY:g} days",
+        detail=f"{len(local)} on {check.target}, {len(remote)} in {config_store.location}/; oldest {oldest.name}"
+        if oldest
+        else "",
+    )
+    if oldest:
+        remediation.offer(RotateBackups(run=_runner(host), backups=backups, s3_client=config_store.client))
 
 
 @pytest.mark.monthly
