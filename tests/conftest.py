@@ -17,7 +17,8 @@ from sandbox import Sandbox
 from sandbox.plugin import STATE_VAR
 from sergas.record import SCHEMA_FILE
 
-pytest_plugins = ["pytester"]
+# compose_fixtures: the private Docker engine and the compose variant of the app, on demand.
+pytest_plugins = ["pytester", "tests.compose_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ENV = (ROOT / "environments" / "demo.toml").read_text()

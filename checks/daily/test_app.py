@@ -37,15 +37,19 @@ def test_service_running(service: Service, check: CheckRun, earlier: EarlierLook
     running = [i for i in state.instances if i.running]
     check.record("instances", len(state.instances))
     check.record("running", len(running))
+    # A pod that is pending or not ready while others serve is Kubernetes at work (app.replicas
+    # holds the count): a warning. A container that exited or is unhealthy is critical, as are
+    # pods that will not come up by themselves (CrashLoopBackOff, ImagePullBackOff).
+    degraded = check.warning if state.runtime == "kubernetes" and state.available_replicas else check.critical
     for instance in state.instances:
         if instance.reason in STUCK_REASONS:
             check.critical(f"{instance.name} {instance.reason}, {instance.restarts or 0} restarts")
         elif not instance.running:
             restarts = "" if instance.restarts is None else f", {instance.restarts} restarts"
             why = f" ({instance.reason})" if instance.reason and instance.reason not in instance.state else ""
-            check.critical(f"{instance.name} is {instance.state}{why}{restarts}")
+            degraded(f"{instance.name} is {instance.state}{why}{restarts}")
         elif instance.ready is False:
-            check.critical(f"{instance.name} is {instance.state}: {instance.reason or 'not ready'}")
+            degraded(f"{instance.name} is {instance.state}: {instance.reason or 'not ready'}")
     if all(i.running and i.ready is not False for i in state.instances):
         check.ok(_running_line(state))
     _judge_restarts(service, check, earlier)
