@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probes.host import pgrep_pattern
 from probes.service import Instance, ServiceState
@@ -237,8 +237,24 @@ def parse_compose(output: str, service: str, desired: int | None) -> ServiceStat
         raise RuntimeAnswerError(f"docker cannot tell: {said[-1][:160] if said else 'no answer'}") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise RuntimeAnswerError("docker inspect answered something other than a list of containers")
-    instances = tuple(sorted((_container(e) for e in entries), key=lambda i: i.name))
+    instances = tuple(sorted((_just_restarted(_container(e), answer.now) for e in entries), key=lambda i: i.name))
     return ServiceState("docker-compose", service, instances, desired=desired)
+
+
+# A container docker restarted this recently is taken for one in a restart loop: between its
+# attempts docker shows it `restarting`, but for a moment at each it is `running` (ExitCode 0,
+# its health not yet probed), which must not read as healthy.
+RESTART_LOOP_WINDOW_S = 30
+
+
+def _just_restarted(instance: Instance, now: float | None) -> Instance:
+    if not (instance.running and instance.restarts and instance.started_at and now is not None):
+        return instance
+    age = now - instance.started_at
+    if age >= RESTART_LOOP_WINDOW_S:
+        return instance
+    reason = f"restarted {instance.restarts} times, the last {max(age, 0):.0f}s ago"
+    return replace(instance, ready=False, reason=reason)
 
 
 def worker_counts(output: str, state: ServiceState) -> dict[str, int]:

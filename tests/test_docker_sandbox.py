@@ -116,7 +116,8 @@ def test_restart_loop(compose_app: ComposeApp) -> None:
         (looping, other) = docker_inspect(compose_app.engine, docker_ps(compose_app.engine))
         assert looping["RestartCount"] >= 2
         assert looping["State"]["Status"] in ("restarting", "running")  # "running" a moment per attempt
-        assert looping["State"]["ExitCode"] == 1
+        if looping["State"]["Status"] == "restarting":  # docker resets ExitCode at each start
+            assert looping["State"]["ExitCode"] == 1
         assert (other["State"]["Status"], other["RestartCount"]) == ("running", 0)
         app_log = docker(compose_app.engine, "logs", looping["Id"]).stderr  # the app logs to stderr
         assert app_log.count("start refused: /run/sergas/exit-at-start exists") >= 2

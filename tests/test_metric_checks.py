@@ -48,7 +48,7 @@ def wait_for(sandbox: Sandbox, promql: str) -> None:
 
 
 def test_healthy_sandbox_metrics_all_ok(run_checks: RunChecks) -> None:
-    run = run_checks("metrics", args=("-m", "daily"))
+    run = run_checks("metrics/test_prometheus.py", args=("-m", "daily"))
     assert run.result.ret == pytest.ExitCode.OK, run.output
     statuses = {c["id"]: c["status"] for c in run.summary["checks"]}
     assert set(statuses) == METRIC_IDS, statuses
@@ -137,7 +137,7 @@ def test_app_not_scraped(run_checks: RunChecks, sandbox: Sandbox) -> None:
 
 def test_prometheus_stopped_is_unknown(run_checks: RunChecks, sandbox: Sandbox) -> None:
     with sandbox.faults.prometheus_stopped():
-        run = run_checks("metrics")
+        run = run_checks("metrics/test_prometheus.py")
     statuses = {c["id"]: c["status"] for c in run.summary["checks"]}
     assert set(statuses.values()) == {"unknown"}, statuses
     url = sandbox.require_state().prometheus_url

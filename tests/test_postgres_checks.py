@@ -25,6 +25,7 @@ from tests.conftest import DEMO_ENV, RunChecks, environment_text, running_sandbo
 sandbox = pytest.fixture(scope="module")(running_sandbox)
 
 POSTGRES_IDS = {
+    "postgres.pool_capacity",
     "postgres.long_running_queries",
     "postgres.idle_in_transaction",
     "postgres.database_size",

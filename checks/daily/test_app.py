@@ -30,9 +30,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.app]
 def test_service_running(service: Service, check: CheckRun, earlier: EarlierLookup) -> None:
     state = service.state
     if not state.instances:
-        check.critical(
-            f"{NOTHING[state.runtime]} {state.name!r}" if state.runtime != "systemd" else f"unit {state.name} not found"
-        )
+        check.critical(NOTHING[state.runtime].format(name=state.name))
         return
     running = [i for i in state.instances if i.running]
     check.record("instances", len(state.instances))
@@ -56,9 +54,10 @@ def test_service_running(service: Service, check: CheckRun, earlier: EarlierLook
 
 
 NOTHING = {
-    "process": "no process matching",
-    "docker-compose": "no container of compose service",
-    "kubernetes": "no pod of deployment",
+    "process": "no process matching {name!r} is running",
+    "systemd": "unit {name} not found",
+    "docker-compose": "no container of compose service {name!r}",
+    "kubernetes": "no pod of deployment {name!r}",
 }
 
 

@@ -113,3 +113,17 @@ def test_compose_garbage_is_an_error_not_an_empty_service(garbage: str) -> None:
 def test_sections_keep_lines_that_look_like_comments() -> None:
     answer = Answer.parse("# now\n5\n# inspect\n# not a section: two words\n")
     assert answer.now == 5 and answer.get("inspect") == "# not a section: two words"
+
+
+def test_a_container_restarted_moments_ago_is_not_taken_for_healthy() -> None:
+    """Docker shows a looping container `running` (ExitCode 0, health not yet probed) for a moment
+    at each attempt: restarted within the window, it is not ready, with the reason."""
+    started = int(dt.datetime(2026, 12, 6, 5, tzinfo=dt.UTC).timestamp())
+    looping = _container("sergas_app_1", "running", None, restarts=3)
+    settled = _container("sergas_app_2", "running", None, restarts=1)
+    for now, entry in ((started + 2, looping), (started + 300, settled)):
+        (instance,) = parse_compose(f"# now\n{now}\n# inspect\n{json.dumps([entry])}\n", "app", 1).instances
+        if entry is looping:
+            assert (instance.ready, instance.reason) == (False, "restarted 3 times, the last 2s ago")
+        else:
+            assert (instance.ready, instance.reason) == (None, "")
