@@ -34,7 +34,7 @@ def with_app(**keys: str | None) -> str:
 
 
 def test_healthy_sandbox(run_checks: RunChecks, sandbox: Sandbox) -> None:
-    run = run_checks(PATH, args=("-m", "monthly"))
+    run = run_checks(PATH, env=with_app(python="${SANDBOX_APP_PYTHON}"), args=("-m", "monthly"))
     assert run.status(BANDIT) == "ok", run.output
     source = sandbox.require_state().env_vars()["SANDBOX_APP_SOURCE"]
     clean = rf"localhost: no high or medium severity finding in {source} \(\d+ lines\)"
@@ -120,7 +120,8 @@ def test_unfixable_is_a_warning_replayed(run_checks: RunChecks, sandbox: Sandbox
 
 def test_service_unreachable_and_python_missing(run_checks: RunChecks, tmp_path: Path) -> None:
     with liars.refused() as port:
-        run = run_checks(PATH, env=with_app(audit_proxy=f"http://127.0.0.1:{port}"), args=("-k", "dependency"))
+        env = with_app(python="${SANDBOX_APP_PYTHON}", audit_proxy=f"http://127.0.0.1:{port}")
+        run = run_checks(PATH, env=env, args=("-k", "dependency"))
     assert run.status(DEPS) == "unknown"
     assert re.fullmatch(
         r"localhost: \d+ packages of \S+ not audited: "
