@@ -102,3 +102,15 @@ def test_no_endpoints_is_skipped(run_checks: RunChecks) -> None:
     run = run_checks(PATH, env=env)
     assert run.status(CHECK) == "skipped"
     assert "no TLS endpoints in environment demo ([tls] endpoints, or an https [app] url)" in run.message(CHECK)
+
+
+def test_default_endpoint_is_the_https_app_url(run_checks: RunChecks, sandbox: Sandbox) -> None:
+    """Without `[tls] endpoints`, the certificate checked is the one of an https `[app] url`."""
+    state = sandbox.require_state()
+    base, count = re.subn(r"(?m)^endpoints = \[.*\]\n", "", DEMO_ENV)
+    assert count == 1, "demo.toml's [tls] endpoints line moved"
+    base = re.sub(r'(?m)^url = "\$\{SANDBOX_APP_URL\}"$', f'url = "https://localhost:{state.tls_port}"', base, count=1)
+    run = run_checks(PATH, env=environment_text(base=base), args=("-k", CHECK))
+    (record,) = run.checks(CHECK)
+    assert record["status"] == "ok", record["message"]
+    assert record["target"] == target(sandbox)
