@@ -11,10 +11,13 @@ The faults file named in the config is re-read on every request (see `AppFaults`
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import hashlib
 import hmac
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -69,6 +72,7 @@ class AppConfig:
     features: dict[str, Any] = field(default_factory=dict)
     db_pool_size: int = 10  # the connections the app allows itself (sergas_db_pool_size)
     exit_at_start_file: str | None = None  # exists at start: exit 1 (a restart loop, sandbox/compose.py)
+    workers: int = 1  # more than 1: prefork worker processes serve the socket (see serve_in_workers)
 
     @classmethod
     def load(cls, path: Path) -> AppConfig:
@@ -441,6 +445,45 @@ class SergasHandler(BaseHTTPRequestHandler):
         return code
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def serve_in_workers(server: SergasServer, count: int) -> int:
+    """Prefork, as `uvicorn --workers N` and gunicorn run: `count` child processes serve the bound
+    socket and the main process only waits for them. A worker that dies is not replaced (as
+    uvicorn's supervisor before 0.30), so a killed worker stays missing: app.workers' real fault.
+    Workers die with the main process (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    workers: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            try:
+                server.serve_forever(poll_interval=0.2)
+            finally:
+                os._exit(0)
+        workers.append(pid)
+
+    def stop(signum: int, frame: object) -> None:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while workers:
+            pid, _ = os.wait()
+            workers.remove(pid)
+    except (SystemExit, KeyboardInterrupt, ChildProcessError):
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.app", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="app.json written by the sandbox")
@@ -467,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         ",".join(k for k, v in config.features.items() if v),
     )
     log.getChild("api").info("listening on http://%s:%d", config.host, config.port)
+    if config.workers > 1:
+        return serve_in_workers(server, config.workers)
     try:
         server.serve_forever(poll_interval=0.2)
     except (SystemExit, KeyboardInterrupt):

@@ -3,9 +3,19 @@ runs, it logged its configuration after its start, and it has the workers the fi
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from sandbox import Sandbox
+from sandbox.app_process import AppProcess
+from sandbox.ports import free_port
 from tests.conftest import DEMO_ENV, RunChecks, environment_text
 
 PATHS = ("daily/test_app.py", "config/test_config_loaded.py", "scaling/test_scaling.py")
@@ -51,3 +61,41 @@ def test_service_gone(run_checks: RunChecks, sandbox: Sandbox) -> None:
     assert run.message("app.service_running").startswith("localhost: no process matching ")
     assert run.status("app.config_loaded") == "unknown"
     assert run.status("app.workers") == "unknown"
+
+
+@pytest.fixture
+def prefork_app(sandbox: Sandbox, tmp_path: Path) -> Iterator[AppProcess]:
+    """A second sandbox app run as a prefork server with two workers (as `uvicorn --workers 2`)."""
+    state = sandbox.require_state()
+    settings = json.loads((state.root / "app.json").read_text())
+    settings.pop("name"), settings.pop("port")
+    marker = f"sergas-prefork-{tmp_path.name[-6:]}"
+    app = AppProcess(
+        tmp_path, marker=marker, port=free_port(), log_path=tmp_path / "app.log", settings={**settings, "workers": 2}
+    )
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def _prefork_env(app: AppProcess) -> str:
+    base, count = re.subn(r"(?m)^workers = 1\b", "workers = 2", DEMO_ENV)
+    assert count == 1, "demo.toml's [app] workers line moved"
+    base = base.replace('service = "${SANDBOX_APP_MARKER}"', f'service = "{app.marker}"', 1)
+    return environment_text(base=base)
+
+
+def test_prefork_workers_and_one_killed(run_checks: RunChecks, prefork_app: AppProcess) -> None:
+    env = _prefork_env(prefork_app)
+    run = run_checks("scaling/test_scaling.py", env=env, args=("-k", "workers"))
+    assert run.status("app.workers") == "ok", run.message("app.workers")
+    assert run.message("app.workers") == f"localhost: pid {prefork_app.pid}: 2 worker processes"
+    workers = subprocess.run(
+        ["pgrep", "-P", str(prefork_app.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    os.kill(int(workers[0]), signal.SIGKILL)  # the prefork main process does not replace it
+    run = run_checks("scaling/test_scaling.py", env=env, args=("-k", "workers"))
+    assert run.status("app.workers") == "critical"
+    assert run.message("app.workers") == f"localhost: pid {prefork_app.pid}: 1 of 2 worker processes"
