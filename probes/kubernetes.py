@@ -225,6 +225,13 @@ def _autoscaler_of(autoscalers: Iterable[HorizontalPodAutoscaler], name: str) ->
     return None
 
 
+def count_in_log(client: Client, namespace: str, pod: str, text: str, since_s: int) -> int:
+    """Lines of the pod's log (its only or first container) of the last `since_s` seconds that
+    contain `text`: the log is streamed and counted, never kept."""
+    with _api(f"read the log of pod {namespace}/{pod}"):
+        return sum(1 for line in client.log(pod, namespace=namespace, since=max(since_s, 1)) if text in line)
+
+
 def read_config_keys(
     client: Client, namespace: str, configmap_names: Iterable[str], secret_names: Iterable[str]
 ) -> dict[str, set[str]]:

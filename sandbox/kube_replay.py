@@ -39,7 +39,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.tls import Authority
 
-FAULTS = frozenset({"short_of_replicas", "crash_loop", "image_pull_backoff", "no_autoscaler", "at_max_replicas"})
+FAULTS = frozenset(
+    {"short_of_replicas", "crash_loop", "image_pull_backoff", "no_autoscaler", "at_max_replicas", "config_not_logged"}
+)
 NAMESPACE = "sergas"
 APP = "sergas-app"
 WORKER = "sergas-worker"
@@ -61,6 +63,7 @@ RESOURCES = {
     "configmaps": ("api/v1", "ConfigMap"),
     "secrets": ("api/v1", "Secret"),
 }
+_LOG_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
 _PATH = re.compile(
     r"^/(?P<api>api/v1|apis/[^/]+/[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
 )
@@ -517,12 +520,15 @@ class KubeReplay:
         ca = None if insecure or not self._tls else self.ca_file
         return write_kubeconfig(path, self.url, self.token if token is None else token, ca, insecure=insecure)
 
-    def answer(self, method: str, target: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, JSON body) for one request."""
+    def answer(self, method: str, target: str, authorization: str | None) -> tuple[int, dict[str, Any] | str]:
+        """(HTTP status, JSON body, or the text of a pod's log) for one request."""
         self.requests.append(f"{method} {target}")
         if authorization != f"Bearer {self.token}":
             return 401, status_object(401, "Unauthorized", "Unauthorized")
         url = urlsplit(target)
+        log = _LOG_PATH.fullmatch(url.path)
+        if log is not None and method == "GET":
+            return self._pod_log(log["ns"], log["name"])
         match = _PATH.fullmatch(url.path)
         if match is None or match["plural"] not in RESOURCES or RESOURCES[match["plural"]][0] != match["api"]:
             return 404, status_object(404, "NotFound", "the server could not find the requested resource")
@@ -566,6 +572,20 @@ class KubeReplay:
             "items": items,
         }
 
+    def _pod_log(self, namespace: str, name: str) -> tuple[int, dict[str, Any] | str]:
+        """GET .../pods/<name>/log: the app's start lines (text/plain, as the API answers), the
+        "Configuration loaded" line left out under the `config_not_logged` fault."""
+        scenario = Scenario(frozenset(self.faults))
+        pods = [o for o in scenario.objects() if o["kind"] == "Pod" and o["metadata"]["namespace"] == namespace]
+        pod = next((p for p in pods if p["metadata"]["name"] == name), None)
+        if pod is None:
+            return 404, status_object(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        started = pod["status"].get("startTime", "")
+        lines = [f"{started} INFO sergas.api listening on http://0.0.0.0:8000"]
+        if "config_not_logged" not in self.faults:
+            lines.insert(0, f"{started} INFO sergas.config Configuration loaded name={name} version=1.4.2")
+        return 200, "".join(line + "\n" for line in lines)
+
 
 class _Handler(BaseHTTPRequestHandler):
     owner: KubeReplay
@@ -573,9 +593,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self) -> None:
         code, body = self.owner.answer(self.command, self.path, self.headers.get("Authorization"))
-        data = json.dumps(body).encode()
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

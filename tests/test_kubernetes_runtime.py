@@ -28,9 +28,12 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeReplay]:
         yield server
 
 
-def kubernetes_env(kubeconfig: Path, autoscale: str = "{ min = 2, max = 10, cpu_percent = 70 }") -> str:
+def kubernetes_env(
+    kubeconfig: Path, autoscale: str = "{ min = 2, max = 10, cpu_percent = 70 }", extra: str = ""
+) -> str:
     app = (
         "[app]\n"
+        f"{extra}"
         'url = "${SANDBOX_APP_URL}"\n'
         'runtime = "kubernetes"\n'
         f'service = "{APP}"\n'
@@ -86,3 +89,47 @@ def test_refused_token_is_unknown_with_the_reason(run_checks: RunChecks, replay:
     assert result.message("app.service_running").startswith(f"{TARGET}: ")
     assert "401" in result.message("app.service_running") or "Unauthorized" in result.message("app.service_running")
     assert "not-the-token" not in result.output
+
+
+CONFIG_KEYS = 'configmaps = ["sergas-config"]\nsecrets = ["sergas-secrets"]\n'
+
+
+@pytest.mark.parametrize(
+    ("keys", "status", "message"),
+    [
+        ('["LOG_LEVEL", "DATABASE_URL", "ZOHO_CLIENT_SECRET"]', "ok", None),
+        ('["LOG_LEVEL", "SECRET_KEY"]', "critical", "SECRET_KEY"),
+    ],
+)
+def test_config_keys_from_configmaps_and_secrets(
+    run_checks: RunChecks, replay: KubeReplay, tmp_path: Path, keys: str, status: str, message: str | None
+) -> None:
+    """app.config_env under Kubernetes: every env_keys name is a key of the ConfigMaps or Secrets
+    named; the Secret's values (base64 in the API's answer) never reach any output."""
+    kubeconfig = replay.kubeconfig(tmp_path / "kubeconfig")
+    env = kubernetes_env(kubeconfig, extra=f"{CONFIG_KEYS}env_keys = {keys}\n")
+    result = run_checks("config/test_config.py", env=env, args=("-k", "config_env"))
+    assert result.status("app.config_env") == status, result.message("app.config_env")
+    assert result.message("app.config_env").startswith(f"{TARGET}: ")
+    if message is not None:
+        assert message in result.message("app.config_env")
+    archived = "".join(p.read_text(errors="replace") for p in result.archive.rglob("*") if p.is_file())
+    for value in ("replayed-db-password", "replayed-zoho-client-secret"):
+        assert value not in result.output and value not in archived
+
+
+@pytest.mark.parametrize(("fault", "status"), [(None, "ok"), ("config_not_logged", "warning")])
+def test_configuration_loaded_in_each_pod_log(
+    run_checks: RunChecks, replay: KubeReplay, tmp_path: Path, fault: str | None, status: str
+) -> None:
+    """app.config_loaded reads each running pod's log since its start (pods/<name>/log, sinceSeconds)."""
+    env = kubernetes_env(replay.kubeconfig(tmp_path / "kubeconfig"))
+    with replay.fault(*([fault] if fault else [])):
+        result = run_checks("config/test_config_loaded.py", env=env)
+    assert result.status("app.config_loaded") == status, result.message("app.config_loaded")
+    message = result.message("app.config_loaded")
+    if fault:
+        assert re.search(r"no 'Configuration loaded' in the log of pod sergas-app-\S+ since sergas-app-", message)
+    else:
+        assert message.startswith(f"{TARGET}: sergas-app-") and "logged its configuration after its start" in message
+    assert any("/log?" in r for r in replay.requests)

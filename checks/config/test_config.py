@@ -7,33 +7,40 @@ the manual's "Verify feature is enabled"), flag by flag against `[app] features`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
-from testinfra.host import Host
 
 from fixtures.config_env import env_file_on
-from fixtures.environment import section
 from fixtures.http import App
 from fixtures.measure import CheckRun, check
+from fixtures.service import AppPlace
 from probes.config_env import KeyState, judge
 from probes.features import FeaturesUnreadable, compare, fetch_features, shown
 from sergas.config import AppConfig, Environment
 from sergas.status import unknown
 from sergas.targets import short_reason
 
+if TYPE_CHECKING:
+    from lightkube import Client
+
 pytestmark = [pytest.mark.daily, pytest.mark.config]
 
 
-@pytest.mark.hosts("app")
 @check(
     "app.config_env",
     "The app's .env is a regular file of the app's user, closed to others (0640 at most), every required key set",
 )
-def test_config_env(host: Host, check: CheckRun, environment: Environment) -> None:
-    app: AppConfig = section(environment, "app", "the Sergas app")
+def test_config_env(app_place: AppPlace, check: CheckRun, environment: Environment) -> None:
+    app = app_place.config
+    if app_place.cluster is not None:
+        _config_in_kubernetes(app_place.cluster, app, check)
+        return
+    assert app_place.host is not None
     if app.env_file is None:
         pytest.skip("no .env to check: set [app] env_file (and env_keys, user)")
-    found = env_file_on(host, app.env_file, environment.command_timeout, app.env_keys)
+    found = env_file_on(app_place.host, app.env_file, environment.command_timeout, app.env_keys)
     check.attach(f"{found.path} (key names only)", found.evidence())
     findings = judge(
         found.path,
@@ -48,6 +55,32 @@ def test_config_env(host: Host, check: CheckRun, environment: Environment) -> No
     if found.keys is not None:
         check.record("unset_keys", sum(1 for name in app.env_keys if found.keys.get(name) is not KeyState.PRESENT))
     check.findings.extend(findings)
+
+
+def _config_in_kubernetes(cluster: Client, app: AppConfig, check: CheckRun) -> None:
+    """Kubernetes: the app's variables come from its ConfigMaps and Secrets; every required key
+    must be in one of them. Key names only: a Secret's values are never decoded."""
+    from probes.kubernetes import KubeError, read_config_keys
+
+    if not (app.configmaps or app.secrets):
+        pytest.skip("no ConfigMap or Secret to check: set [app] configmaps and secrets (and env_keys)")
+    try:
+        found = read_config_keys(cluster, app.namespace, app.configmaps, app.secrets)
+    except KubeError as exc:
+        raise unknown(str(exc)) from None
+    check.attach("keys (names only)", "\n".join(f"{where}: {', '.join(sorted(keys))}" for where, keys in found.items()))
+    present = set().union(*found.values())
+    states = {name: KeyState.PRESENT if name in present else KeyState.MISSING for name in app.env_keys}
+    check.record("unset_keys", sum(1 for state in states.values() if state is not KeyState.PRESENT))
+    where = ", ".join(found)
+    check.findings.extend(
+        judge(
+            where, KUBERNETES_SOURCE, None, None, states, user=None, required=app.env_keys, kinds=(KUBERNETES_SOURCE,)
+        )
+    )
+
+
+KUBERNETES_SOURCE = "ConfigMap or Secret"
 
 
 @check("app.feature_flags", "The app's feature flags (GET /api/v1/features) are those [app] features expects")

@@ -47,8 +47,8 @@ def _count_since_start(service: Service, instance: Instance, check: CheckRun, en
     """How many times the instance logged its configuration since it started, and where that was read."""
     assert instance.started_at is not None
     since = int(instance.started_at) - START_SLACK_S
-    if service.runtime == "kubernetes" or service.host is None:
-        raise unknown("the pod's log is not read through the Kubernetes API yet")
+    if service.host is None:  # Kubernetes: the pod's log, through the API
+        return _count_in_pod_log(service, instance, since), f"the log of pod {instance.name}"
     if service.runtime == "docker-compose":
         host = service.config.docker_host
         docker = f"DOCKER_HOST={shlex.quote(host)} docker" if host else "docker"
@@ -66,3 +66,15 @@ def _count_since_start(service: Service, instance: Instance, check: CheckRun, en
     window = max(int(time.time()) - since, 1)
     found = logs.count(service.host, check, "config", window, kinds="configuration loads")
     return found.count, logs.app_source.describe()
+
+
+def _count_in_pod_log(service: Service, instance: Instance, since: int) -> int:
+    from probes.kubernetes import KubeError, count_in_log
+
+    assert service.cluster is not None
+    try:
+        return count_in_log(
+            service.cluster, service.config.namespace, instance.name, CONFIG_LOADED, int(time.time()) - since
+        )
+    except KubeError as exc:
+        raise unknown(str(exc)) from None
