@@ -96,3 +96,17 @@ def test_gate_waits_while_a_replica_restarts(run_checks: RunChecks, compose_app:
     assert retries["attempts"][0]["status"] == "critical" and retries["healthy_after_s"] > 0
     assert not retries["flapping"]
     assert result.result.ret == pytest.ExitCode.OK
+
+
+def test_containers_as_docker_hosts(
+    run_checks: RunChecks, compose_app: ComposeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """testinfra's docker:// backend as `[hosts]` entries: the host checks run inside each
+    replica (testinfra's `docker exec` takes the engine from DOCKER_HOST)."""
+    monkeypatch.setenv("DOCKER_HOST", compose_app.engine.host)
+    hosts = '[hosts]\napp = ["docker://sergas_app_1", "docker://sergas_app_2"]\n'
+    env = re.sub(r"(?ms)^\[hosts\]\n.*?(?=^\[)", lambda _: hosts + "\n", DEMO_ENV, count=1)
+    result = run_checks("daily/test_host.py", env=env, args=("-k", "host.memory"))
+    records = result.checks("host.memory")
+    assert sorted(r["target"] for r in records) == ["sergas_app_1", "sergas_app_2"], result.output
+    assert {r["status"] for r in records} == {"ok"}, [r["message"] for r in records]
