@@ -45,3 +45,5 @@ weekly-report: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/daily.py
+	.venv/bin/python bench/startup.py
+	.venv/bin/python bench/archive_history.py

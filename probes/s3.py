@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from sergas.config import S3Access
 
 if TYPE_CHECKING:
@@ -69,8 +65,13 @@ def make_client(
     """A client that fails in bounded time: botocore's defaults are 60 s and several retries.
 
     Checksums only when an operation requires them: S3-compatible stores (older MinIO, Ceph)
-    reject the CRC headers boto3 >= 1.36 sends by default.
+    reject the CRC headers boto3 >= 1.36 sends by default. boto3 is imported here: a run whose
+    checks reach no S3 store never loads it (botocore's errors below are imported where a
+    client made here raised them).
     """
+    import boto3
+    from botocore.config import Config
+
     config = Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
@@ -99,6 +100,8 @@ def client_of(section: S3Access, *, connect_timeout: float, read_timeout: float)
 
 def describe_error(exc: BaseException) -> str:
     """One line: the S3 error code and message, or the connection failure; never credentials."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -133,6 +136,8 @@ class S3Object:
 
 def list_objects(client: S3Client, location: S3Location) -> list[S3Object]:
     """Objects directly under the prefix (one request per 1000 keys)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     found: list[S3Object] = []
     try:
         for page in client.get_paginator("list_objects_v2").paginate(
@@ -149,6 +154,8 @@ def list_objects(client: S3Client, location: S3Location) -> list[S3Object]:
 
 def probe(client: S3Client, location: S3Location) -> None:
     """One cheap authenticated request: raises S3Unavailable with the reason."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         client.list_objects_v2(Bucket=location.bucket, Prefix=location.list_prefix, MaxKeys=1)
     except (ClientError, BotoCoreError) as exc:
@@ -165,6 +172,8 @@ class ObjectHead:
 
 def head_object(client: S3Client, location: S3Location, name: str) -> ObjectHead | None:
     """The object's size, age and kept sha256; None when there is no such object."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         head = client.head_object(Bucket=location.bucket, Key=location.key(name))
     except ClientError as exc:
@@ -183,6 +192,8 @@ def head_object(client: S3Client, location: S3Location, name: str) -> ObjectHead
 
 def lifecycle_rules(client: S3Client, location: S3Location) -> list[LifecycleRuleOutputTypeDef]:
     """Enabled lifecycle rules with an expiration that apply to the prefix."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         rules = client.get_bucket_lifecycle_configuration(Bucket=location.bucket).get("Rules", [])
     except ClientError as exc:
@@ -209,6 +220,8 @@ def upload_folder(
     its path relative to `folder`, and return the keys. Each file is masked first: its bytes read
     as UTF-8 (any other byte kept as is), `mask`ed, written back the same way: nothing unmasked
     leaves. Stops at the first failure: raises S3Unavailable with the reason."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     keys = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if set(skip) & set(path.relative_to(folder).parts[:-1]):

@@ -17,8 +17,6 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from cryptography import x509
-
 DAY = 86400.0
 _ENDPOINT = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\s\[\]]+)):(?P<port>\d{1,5})$")
 ENDPOINT_PATTERN = _ENDPOINT.pattern
@@ -58,6 +56,8 @@ class Certificate:
 
     @classmethod
     def from_der(cls, der: bytes) -> Certificate:
+        from cryptography import x509  # here: only runs that read a certificate load cryptography
+
         cert = x509.load_der_x509_certificate(der)
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -94,6 +94,20 @@ def load_runs(env_dir: Path, since: dt.datetime | None = None) -> list[RunSummar
     return [s for s in (read_summary(p) for p in run_folders(env_dir, since)) if s is not None]
 
 
+def newest_runs(folders: list[Path], count: int) -> list[RunSummary]:
+    """The summaries of the newest `count` readable runs of `folders` (run folders, oldest
+    first), oldest first. Reads from the newest back, at most `count + HISTORY_DEPTH` of them: the
+    cost of a run's history output stays the same however many runs are kept."""
+    found = []
+    for path in reversed(folders[-(count + HISTORY_DEPTH) :]):
+        summary = read_summary(path)
+        if summary is not None:
+            found.append(summary)
+            if len(found) == count:
+                break
+    return found[::-1]
+
+
 Labels = tuple[tuple[str, LabelValue], ...]
 
 

@@ -1,6 +1,7 @@
 """`reports/index.html`: the history of every environment on one self-contained page (inline CSS
 and SVG, no script): its kept runs, status counts over time, the capacity measurements charted
-against their thresholds with a forecast, and every numeric measurement's series."""
+against their thresholds with a forecast, and every numeric measurement's series, over the
+newest `INDEX_RUNS` runs of each environment."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from sergas.archive import run_time
 from sergas.charts import Line, Rule, chart, sparkline
 from sergas.forecast import FORECAST_HEADER, WINDOW_DAYS, Forecast, forecast, forecast_rows, is_capacity
-from sergas.history import Series, environments, load_runs, measurement_series
+from sergas.history import Series, environments, measurement_series, newest_runs, run_folders
 from sergas.record import RunSummary
 from sergas.status import Status
 from sergas.units import Unit, format_duration, format_quantity
 
+# Runs read per environment: every run writes the index again, so it reads the newest runs only
+# (parsing a summary costs milliseconds; a thousand kept runs would cost seconds per run).
+INDEX_RUNS = 50
 STATUSES = (Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN, Status.WAIVED, Status.SKIPPED)
 COLOURS = {
     Status.OK: "#2a7d2a",
@@ -128,7 +133,8 @@ def _measurements_table(series: list[Series]) -> str:
 
 
 def environment_section(env_dir: Path, now: dt.datetime) -> str:
-    runs = load_runs(env_dir)
+    folders = run_folders(env_dir)
+    runs = newest_runs(folders, INDEX_RUNS)
     if not runs:
         return ""
     name = runs[-1].environment
@@ -139,8 +145,7 @@ def environment_section(env_dir: Path, now: dt.datetime) -> str:
     figures = "".join(_capacity_figure(f) for f in forecasts)
     return (
         f"<section id='env-{escape(env_dir.name)}'><h2>{escape(name)}</h2>"
-        f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''} kept, "
-        f"from {runs[0].started:%Y-%m-%d} to {runs[-1].started:%Y-%m-%d %H:%M} UTC; "
+        f"<p>{_kept(folders, runs)} to {runs[-1].started:%Y-%m-%d %H:%M} UTC; "
         f"latest: <a href='{escape(env_dir.name)}/{escape(runs[-1].run_id)}/report.html'>"
         f"{escape(runs[-1].run_id)}</a></p>"
         f"<h3>Status counts per run</h3>"
@@ -149,6 +154,15 @@ def environment_section(env_dir: Path, now: dt.datetime) -> str:
         f"<h3>Runs</h3>{_runs_table(env_dir, runs)}"
         f"<h3>Measurements</h3>{_measurements_table(series)}</section>"
     )
+
+
+def _kept(folders: list[Path], runs: list[RunSummary]) -> str:
+    """`N runs kept, from <day>`; past INDEX_RUNS, the kept runs are counted by their folders and
+    the page says how many of the newest it shows."""
+    if len(folders) <= INDEX_RUNS:
+        return f"{len(runs)} run{'s' if len(runs) != 1 else ''} kept, from {runs[0].started:%Y-%m-%d}"
+    oldest = run_time(folders[0].name) or runs[0].started
+    return f"{len(folders)} runs kept (the newest {len(runs)} below), from {oldest:%Y-%m-%d}"
 
 
 def render_index(report_dir: Path, now: dt.datetime | None = None) -> str:

@@ -7,8 +7,11 @@ import re
 import threading
 from pathlib import Path
 
-from sergas.index import render_index, write_index
-from sergas.record import CheckRecord
+import pytest
+
+from sergas import history
+from sergas.index import INDEX_RUNS, render_index, write_index
+from sergas.record import CheckRecord, RunSummary
 from sergas.status import Status
 from sergas.units import Unit
 from tests.unit.builders import T0, measurement, record
@@ -125,3 +128,28 @@ def test_no_forecast_of_what_was_not_measured_lately(tmp_path: Path) -> None:
         "postgres.database_size · size"
     ]
     assert "<td>host.disk_space</td><td>blocks</td>" in page  # still in the measurements' table
+
+
+def test_reads_only_the_newest_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run writes the index: past INDEX_RUNS it reads that many summaries, not every kept one."""
+    kept = INDEX_RUNS + 5
+    for n in range(kept):
+        run_at(tmp_path / "prod", day(0) + dt.timedelta(hours=n), [disk(40 + n * 0.1)])
+    read: list[Path] = []
+    real = history.read_summary
+
+    def counted(run: Path) -> RunSummary | None:
+        read.append(run)
+        return real(run)
+
+    monkeypatch.setattr(history, "read_summary", counted)
+    page = render_index(tmp_path, NOW)
+
+    assert len(read) == INDEX_RUNS
+    newest = day(0) + dt.timedelta(hours=kept - 1)
+    assert (
+        f"{kept} runs kept (the newest {INDEX_RUNS} below), from {day(0):%Y-%m-%d} to {newest:%Y-%m-%d %H:%M} UTC"
+        in page
+    )
+    rows = re.findall(r"<tr><td><a href='prod/(\w+)/report.html'>", page)
+    assert len(rows) == INDEX_RUNS and rows[0] == f"{newest:%Y%m%dT%H%M%SZ}"
