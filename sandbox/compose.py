@@ -24,7 +24,8 @@ from sandbox.backups import BackupLayout
 from sandbox.docker import IMAGE, PROJECT_ROOT, DockerEngine, DockerError, host_mounts
 from sandbox.ports import free_port
 from sandbox.processes import wait_until
-from sandbox.stack import DEFAULT_FEATURES, SandboxState
+from sandbox.stack import DEFAULT_FEATURES
+from sandbox.state import SandboxState
 
 PROJECT = "sergas"
 SERVICE = "app"
