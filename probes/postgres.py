@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+if TYPE_CHECKING:  # psycopg is imported where it is used: the plugins load this module at start
+    import psycopg
 
 CONNECTIONS_SQL = """
 SELECT
@@ -27,6 +27,8 @@ def host_side(dsn: str) -> str:
     its password, which every user of the host would read in `ps`. The tool authenticates from
     the host, as Barman's do: the running user's ~/.pgpass (or PGPASSFILE), a `service=` of
     pg_service.conf, or peer/trust on the local socket."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     info = conninfo_to_dict(dsn)
     info.pop("password", None)
     return make_conninfo(**{k: str(v) for k, v in info.items() if v is not None})
@@ -34,6 +36,8 @@ def host_side(dsn: str) -> str:
 
 def describe_dsn(dsn: str) -> str:
     """`postgresql://user@host:port/db`, never the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
     info = conninfo_to_dict(dsn)
     return (
         f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
@@ -530,6 +534,8 @@ def statements(conn: psycopg.Connection) -> list[Statement]:
     Raises StatementsUnavailable when the extension is not created here, or not loaded
     (created but missing from shared_preload_libraries, which a monitoring role cannot read).
     """
+    import psycopg
+
     if conn.execute(STATEMENTS_EXTENSION_SQL).fetchone() is None:
         raise StatementsUnavailable(f"pg_stat_statements is not installed in this database: {ENABLE_STATEMENTS}")
     try:

@@ -8,14 +8,12 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import redis as redis_py
-from redis.backoff import NoBackoff
-from redis.client import NEVER_DECODE
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from sergas.status import unknown
+
+if TYPE_CHECKING:  # redis is imported where it is used: the plugins load this module at start
+    import redis as redis_py
 
 
 def ping_latency(client: redis_py.Redis) -> float:
@@ -76,6 +74,8 @@ def _memory(info: Mapping[Any, object]) -> MemoryInfo:
 
 def active_defrag(client: redis_py.Redis) -> str | None:
     """CONFIG GET activedefrag ("yes" or "no"); None where CONFIG is renamed or denied."""
+    import redis as redis_py
+
     try:
         return str(client.config_get("activedefrag").get("activedefrag", "")) or None
     except redis_py.ResponseError:
@@ -102,6 +102,10 @@ def _float(info: Mapping[Any, object], name: str) -> float | None:
 
 def connect_redis(url: str, timeout: float, client_name: str = "sergas-checks") -> redis_py.Redis:
     """A client of `url` that answered PING, with timeouts and no retries (a check retries nothing)."""
+    import redis as redis_py
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     client = redis_py.Redis.from_url(
         url,
         socket_connect_timeout=timeout,
@@ -222,6 +226,8 @@ class Persistence:
 
 
 def persistence(client: redis_py.Redis) -> Persistence:
+    import redis as redis_py
+
     info = client.info("persistence")
     try:
         save: str | None = str(client.config_get("save").get("save", ""))
@@ -283,7 +289,14 @@ SCAN_COUNT = 1000  # a hint to the server, as redis_exporter uses it
 # A script's page: the server spends ~2-4 us per key in it (SCAN + TTL), and blocks meanwhile;
 # 250 keys keep a call near 1 ms (bench/redis_ttl_audit.py), at a few percent of throughput.
 SCRIPT_SCAN_COUNT = 250
-RAW: dict[str, object] = {NEVER_DECODE: []}  # execute_command option: the reply's bulk strings stay bytes
+
+
+def raw() -> dict[str, object]:
+    """The execute_command option by which the reply's bulk strings stay bytes."""
+    from redis.client import NEVER_DECODE
+
+    return {NEVER_DECODE: []}
+
 
 # One SCAN page and the TTL of each of its keys, run in the server: only the names of the keys
 # without expiry (TTL -1) cross the wire, not a million TTL replies. Read-only (SCAN, TTL), so
@@ -300,7 +313,7 @@ return {page[1], #page[2], found}
 
 def scan_page(client: redis_py.Redis, cursor: int, pattern: str, count: int) -> tuple[int, list[bytes]]:
     """One SCAN MATCH page: (next cursor, 0 at the end; the keys, as bytes). Pages may be empty."""
-    cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count, **RAW)  # type: ignore[no-untyped-call]
+    cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count, **raw())  # type: ignore[no-untyped-call]
     return int(cursor), list(keys)
 
 
@@ -329,7 +342,9 @@ def no_ttl_page_scripted(
     client: redis_py.Redis, cursor: int, pattern: str, count: int, command: str = "EVAL_RO"
 ) -> TtlPage:
     """The same page in one round trip: NO_TTL_PAGE_SCRIPT under `command` (EVAL_RO or EVAL)."""
-    reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **RAW)  # type: ignore[no-untyped-call]
+    import redis as redis_py
+
+    reply = client.execute_command(command, NO_TTL_PAGE_SCRIPT, 0, cursor, pattern, count, **raw())  # type: ignore[no-untyped-call]
     if isinstance(reply, list) and len(reply) == 3 and isinstance(reply[2], list):
         with contextlib.suppress(TypeError, ValueError):  # int() of what is not a number
             if all(isinstance(key, bytes) for key in reply[2]):
@@ -339,6 +354,8 @@ def no_ttl_page_scripted(
 
 def _script_refused(error: redis_py.ResponseError) -> bool:
     """EVAL_RO unknown (Redis < 7), or scripting renamed away or denied by an ACL."""
+    import redis as redis_py
+
     return isinstance(error, redis_py.exceptions.NoPermissionError) or "unknown command" in str(error).lower()
 
 
@@ -375,6 +392,8 @@ def keys_without_ttl(
     SCAN runs from cursor 0 back to 0; a key it names twice is listed once. `count`: SCAN's COUNT,
     by default SCRIPT_SCAN_COUNT for a script (bounds each call) and SCAN_COUNT for pipelines.
     """
+    import redis as redis_py
+
     methods = ["EVAL_RO", "EVAL", "pipeline"] if server_side else ["pipeline"]
     started = time.perf_counter()
     cursor, scanned, calls = 0, 0, 0
