@@ -100,7 +100,10 @@ class AlertmanagerFaults:
         try:
             yield alert_labels
         finally:
-            _post_json(f"{url}/api/v2/alerts", [_alert(alert_labels, now, datetime.now(UTC) - timedelta(seconds=1))])
+            # Resolved: ends now. Never before it starts (Alertmanager answers 400 to that): a
+            # block shorter than a second used to end "a second ago", before its own start.
+            ended = max(datetime.now(UTC), now + timedelta(milliseconds=1))
+            _post_json(f"{url}/api/v2/alerts", [_alert(alert_labels, now, ended)])
 
     @contextmanager
     def alert_silenced(self, labels: dict[str, str], comment: str = "sandbox fault") -> Iterator[str]:
