@@ -20,11 +20,10 @@ broken JSON).
 from __future__ import annotations
 
 import json
-import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox.replay import Replay
 
 FAULTS = frozenset(
     {"database_failing", "dashboard_missing", "datasource_failing", "token_refused", "login_page", "garbage"}
@@ -227,42 +226,20 @@ def _hit(id_: int, uid: str, title: str) -> dict[str, Any]:
     }
 
 
-class GrafanaReplay:
+class GrafanaReplay(Replay):
     """The replay on 127.0.0.1 (`url`), with its `token` and `faults`."""
 
+    thread_name = "grafana-replay"
+
     def __init__(self) -> None:
-        self.token = secrets.token_urlsafe(24)
-        self.faults: set[str] = set()
+        super().__init__()
         self.requests: list[tuple[str, str | None]] = []  # (path and query, Authorization header) of each
-        self._server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the replay is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> GrafanaReplay:
-        replay = self
-
-        class Handler(_Handler):
-            owner = replay
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="grafana-replay", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GrafanaReplay:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def respond(self, method: str, target: str, authorization: str | None) -> tuple[int, str, bytes]:
+        if method != "GET":
+            return 405, "application/json", json.dumps({"message": "Method Not Allowed"}).encode()
+        code, kind, data = self.answer(target, authorization)
+        return code, f"{kind}; charset=UTF-8" if kind == "text/html" else kind, data
 
     def answer(self, target: str, authorization: str | None) -> tuple[int, str, bytes]:
         """(HTTP status, content type, body) of GET `target`."""
@@ -308,19 +285,3 @@ class GrafanaReplay:
         if path.startswith("/api/dashboards/uid/"):
             return 404, {"message": "Dashboard not found", "status": "not-found"}
         return 404, {"message": "Not found"}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: GrafanaReplay
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        code, kind, data = self.owner.answer(self.path, self.headers.get("Authorization"))
-        self.send_response(code)
-        self.send_header("Content-Type", f"{kind}; charset=UTF-8" if kind == "text/html" else kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the replay's requests are kept in `owner.requests`

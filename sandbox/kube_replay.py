@@ -25,18 +25,17 @@ import datetime as dt
 import hashlib
 import json
 import re
-import secrets
 import ssl
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.replay import Replay
 from sandbox.tls import Authority
 
 FAULTS = frozenset(
@@ -451,57 +450,42 @@ def status_object(code: int, reason: str, message: str, details: dict[str, str] 
     return {**status, "reason": reason, **({"details": details} if details else {}), "code": code}
 
 
-class KubeReplay:
+class KubeReplay(Replay):
     """The replay server on 127.0.0.1 (`url`), with its `token`, `ca_file` (HTTPS) and switches."""
 
+    thread_name = "kube-replay"
+
     def __init__(self, folder: Path, *, tls: bool = True) -> None:
+        super().__init__()
         self.folder = folder
-        self.token = secrets.token_urlsafe(24)
-        self.faults: set[str] = set()
         self.forbidden: set[str] = set()
         self.requests: list[str] = []  # "GET <path>?<query>" of each request, for tests
         self._tls = tls
-        self._server: ThreadingHTTPServer | None = None
         self.ca_file: Path | None = None
 
     @property
-    def url(self) -> str:
-        assert self._server is not None, "the replay is not started"
-        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
+    def scheme(self) -> str:
+        return "https" if self._tls else "http"
 
-    def start(self) -> KubeReplay:
-        replay = self
+    def _secure(self, server: ThreadingHTTPServer) -> None:
+        if not self._tls:
+            return
+        authority = Authority(self.folder, stem="kube-ca", common_name="Sergas replay kubernetes CA")
+        cert, key = self.folder / "kube-server.pem", self.folder / "kube-server.key"
+        cert_pem, key_pem = authority.issue()
+        cert.write_bytes(cert_pem)
+        key.write_bytes(key_pem)
+        key.chmod(0o600)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self.ca_file = authority.cert_file
 
-        class Handler(_Handler):
-            owner = replay
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        if self._tls:
-            authority = Authority(self.folder, stem="kube-ca", common_name="Sergas replay kubernetes CA")
-            cert, key = self.folder / "kube-server.pem", self.folder / "kube-server.key"
-            cert_pem, key_pem = authority.issue()
-            cert.write_bytes(cert_pem)
-            key.write_bytes(key_pem)
-            key.chmod(0o600)
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-            self.ca_file = authority.cert_file
-        threading.Thread(target=self._server.serve_forever, name="kube-replay", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> KubeReplay:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def respond(self, method: str, target: str, authorization: str | None) -> tuple[int, str, bytes]:
+        code, body = self.answer(method, target, authorization)
+        if isinstance(body, str):  # a pod's log
+            return code, "text/plain", body.encode()
+        return code, "application/json", json.dumps(body).encode()
 
     @contextmanager
     def fault(self, *names: str) -> Iterator[None]:
@@ -585,25 +569,6 @@ class KubeReplay:
         if "config_not_logged" not in self.faults:
             lines.insert(0, f"{started} INFO sergas.config Configuration loaded name={name} version=1.4.2")
         return 200, "".join(line + "\n" for line in lines)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: KubeReplay
-    protocol_version = "HTTP/1.1"
-
-    def _reply(self) -> None:
-        code, body = self.owner.answer(self.command, self.path, self.headers.get("Authorization"))
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _reply
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # requests are kept in `owner.requests`
 
 
 def write_kubeconfig(path: Path, server: str, token: str, ca_file: Path | None, *, insecure: bool = False) -> Path:
