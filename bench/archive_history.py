@@ -29,14 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox import Sandbox, SandboxState  # noqa: E402
+from bench.sandbox_env import sandbox_env  # noqa: E402
 from sergas.history import previous_summary  # noqa: E402
 from sergas.index import write_index  # noqa: E402
 from sergas.record import RunSummary  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10,1000").split(",")]
-STATE_VAR = "SERGAS_SANDBOX_STATE"
 ENV_NAME = "demo"
 
 
@@ -65,15 +64,7 @@ def in_process(report_dir: Path) -> tuple[float, float]:
 def main() -> None:
     load_before = os.getloadavg()[0]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        existing = os.environ.get(STATE_VAR)
-        if existing:
-            state = SandboxState.from_json(Path(existing).read_text())
-        else:
-            box = Sandbox()
-            stack.callback(box.stop)
-            state = box.start()
-        env = {**os.environ, **state.env_vars(), STATE_VAR: str(state.state_file)}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = sandbox_env(stack)
         pytest = [sys.executable, "-m", "pytest", f"--env={ENV_NAME}", "-m", "daily", "-q"]
         first = Path(tmp) / "template"
         subprocess.run([*pytest, f"--report-dir={first}"], cwd=ROOT, env=env, capture_output=True, check=False)

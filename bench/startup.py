@@ -29,10 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox import Sandbox, SandboxState  # noqa: E402
+from bench.sandbox_env import sandbox_env  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
-STATE_VAR = "SERGAS_SANDBOX_STATE"
 Row = tuple[str, list[str], Path]
 
 
@@ -81,15 +80,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, in
 def main() -> None:
     load_before = os.getloadavg()[0]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        existing = os.environ.get(STATE_VAR)
-        if existing:
-            state = SandboxState.from_json(Path(existing).read_text())
-        else:
-            box = Sandbox()
-            stack.callback(box.stop)
-            state = box.start()
-        env = {**os.environ, **state.env_vars(), STATE_VAR: str(state.state_file)}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = sandbox_env(stack)
         bare = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         empty = Path(tmp) / "empty" / "test_empty.py"
         empty.parent.mkdir()
